@@ -1,0 +1,110 @@
+"""Array namespaces: NumPy on the CPU, CuPy on a CUDA GPU.
+
+Every module asks its input for the namespace (``xp = get_xp(x)``) and writes its
+math once against ``xp``. This file and ``kernels.py`` are the only places that
+import NumPy or CuPy by name; the few operations whose spelling differs between
+the two libraries (scatter-add, moving arrays between devices) live here.
+
+CuPy is optional: ``import nnlite`` works without it, and ``cupy`` is ``None``.
+"""
+import numpy
+
+try:  # CuPy is an optional extra (``pip install nnlite[gpu]``).
+    import cupy
+    import cupyx
+except ImportError:  # pragma: no cover - depends on the machine
+    cupy = None
+    cupyx = None
+
+_rng = numpy.random.default_rng(0)
+
+
+def manualSeed(seed):
+    """Seed the generator that initialises parameters (Torch's ``torch.manualSeed``)."""
+    global _rng
+    _rng = numpy.random.default_rng(seed)
+
+
+def host_rng():
+    """The NumPy generator behind parameter initialisation (always on the host)."""
+    return _rng
+
+
+def gpu_available():
+    """True when CuPy is importable and sees at least one CUDA device."""
+    if cupy is None:
+        return False
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # CuPy without a driver raises CUDARuntimeError
+        return False
+
+
+def is_array(a):
+    """True for a NumPy or CuPy ndarray."""
+    return isinstance(a, numpy.ndarray) or (cupy is not None and isinstance(a, cupy.ndarray))
+
+
+def is_cupy(a):
+    return cupy is not None and isinstance(a, cupy.ndarray)
+
+
+def get_xp(*arrays):
+    """The namespace (``numpy`` or ``cupy``) of the given arrays.
+
+    Nested lists (Torch tables) are searched. Mixing NumPy and CuPy arrays in one
+    call is an error: silently copying between devices would hide a slow path.
+    """
+    kinds = set()
+    stack = list(arrays)
+    while stack:
+        a = stack.pop()
+        if isinstance(a, (list, tuple)):
+            stack.extend(a)
+        elif is_cupy(a):
+            kinds.add("cupy")
+        elif isinstance(a, numpy.ndarray):
+            kinds.add("numpy")
+    if len(kinds) > 1:
+        raise TypeError("nnlite: NumPy and CuPy arrays mixed in one call; move everything "
+                        "to one device with module.cuda()/.cpu() and nnlite.to_device()")
+    return cupy if kinds == {"cupy"} else numpy
+
+
+def to_numpy(a):
+    """A host (NumPy) copy of a NumPy or CuPy array; other values pass through."""
+    if is_cupy(a):
+        return cupy.asnumpy(a)
+    return a
+
+
+def to_device(a, device):
+    """Move an array to ``'cpu'`` (NumPy) or ``'cuda'`` (CuPy); lists are mapped."""
+    if isinstance(a, (list, tuple)):
+        return type(a)(to_device(v, device) for v in a)
+    if device == "cpu":
+        return to_numpy(a)
+    if device == "cuda":
+        if cupy is None:
+            raise RuntimeError("nnlite: device 'cuda' needs CuPy (pip install nnlite[gpu])")
+        return cupy.asarray(a)
+    raise ValueError(f"nnlite: unknown device {device!r}; expected 'cpu' or 'cuda'")
+
+
+def scatter_add(target, indices, values):
+    """``target[indices] += values`` where repeated indices accumulate (unbuffered)."""
+    if is_cupy(target):
+        cupyx.scatter_add(target, indices, values)
+    else:
+        numpy.add.at(target, indices, values)
+
+
+def data_key(a):
+    """Identity of the memory an array views: equal keys mean the same elements."""
+    ptr = a.data.ptr if is_cupy(a) else a.__array_interface__["data"][0]
+    return (ptr, a.shape, a.strides, a.dtype.str)
+
+
+def new_parameter(*shape):
+    """A zeroed float32 host array: where every parameter and gradient starts (as in Torch)."""
+    return numpy.zeros(shape, dtype=numpy.float32)
