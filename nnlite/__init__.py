@@ -12,3 +12,17 @@ from .linear import Linear
 from .module import Module
 
 __version__ = "0.1.0"
+from .flow import BilinearSampler, GridGenerator, HuberPenalty
+from . import visual
+from .activations import Clamp, ReLU, Sigmoid, Sqrt, Square
+from .conv import SpatialConvolution
+from .pooling import SpatialMaxPooling, SpatialUpSamplingNearest
+from .scale import CMul, Mul
+from .shape import Reshape, Transpose, View
+from .containers import ConcatTable, ParallelTable
+from .tables import (CAddTable, CMulTable, FlattenTable, Identity, JoinTable, NarrowTable,
+                     SelectTable, SplitTable)
+from .criterions import BCECriterion, ClassNLLCriterion, CrossEntropyCriterion, SequencerCriterion
+from . import optim
+from .serialization import load, save
+from .recurrent import AbstractRecurrent, ConvLSTM, LSTM, Sequencer, UntiedConvLSTM

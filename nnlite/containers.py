@@ -3,7 +3,9 @@
 Errors raised by a child are re-raised with the child's index and type in front,
 so ``Sequential (2) nn.Linear: input must be ...`` says exactly which layer failed.
 """
+from .checks import check_same_structure, check_table
 from .module import Module
+from .tables import map_table
 
 
 def child_call(container, index, child, fn, *args):
@@ -100,3 +102,95 @@ class Sequential(Container):
             lines.append(f"  ({i}): " + repr(m).replace("\n", "\n  "))
         lines.append("}")
         return "\n".join(lines)
+
+
+class _Branches(Container):
+    """Children side by side: child i gets ``_branch_input(input, i)``; output[i] is its output.
+
+    Backward hands child i ``gradOutput[i]`` and combines the children's gradInputs
+    with ``_combine``. ``backward`` calls each child's ``backward`` (not its two
+    halves) so children that override ``backward`` behave as in a ``Sequential``.
+    """
+
+    def _branch_input(self, input, i):
+        raise NotImplementedError
+
+    def _combine(self, input, grads):
+        raise NotImplementedError
+
+    def _check_input(self, input):
+        if not self.modules:
+            raise ValueError(f"{self.typename()}: the container has no children; add some first")
+
+    def _check_grad(self, gradOutput):
+        check_table(self, gradOutput, len(self.modules), what="gradOutput")
+
+    def updateOutput(self, input):
+        self._check_input(input)
+        self.output = [child_call(self, i, m, m.updateOutput, self._branch_input(input, i))
+                       for i, m in enumerate(self.modules)]
+        return self.output
+
+    def _backward_each(self, input, gradOutput, step):
+        self._check_input(input)
+        self._check_grad(gradOutput)
+        return [child_call(self, i, m, step, m, self._branch_input(input, i), gradOutput[i])
+                for i, m in enumerate(self.modules)]
+
+    def updateGradInput(self, input, gradOutput):
+        grads = self._backward_each(input, gradOutput, lambda m, x, g: m.updateGradInput(x, g))
+        self.gradInput = self._combine(input, grads)
+        return self.gradInput
+
+    def accGradParameters(self, input, gradOutput, scale=1.0):
+        self._backward_each(input, gradOutput, lambda m, x, g: m.accGradParameters(x, g, scale))
+
+    def backward(self, input, gradOutput, scale=1.0):
+        grads = self._backward_each(input, gradOutput, lambda m, x, g: m.backward(x, g, scale))
+        self.gradInput = self._combine(input, grads)
+        return self.gradInput
+
+    def __repr__(self):
+        # Torch's drawing: one branch per child, the last one closing the tree
+        lines = [self.typename() + " {", "  input"]
+        for i, m in enumerate(self.modules):
+            last = i == len(self.modules) - 1
+            head, cont = ("   `-> ", "       ") if last else ("  |`-> ", "  |    ")
+            lines.append(f"  {head}({i}): " + repr(m).replace("\n", "\n  " + cont))
+        lines += ["     ... -> output", "}"]
+        return "\n".join(lines)
+
+
+class ConcatTable(_Branches):
+    """Every child gets the same input: ``output = [m_0(input), m_1(input), ...]``.
+
+    Since the input feeds every branch, ``dL/dinput = sum_i gradInput_i`` (the
+    children's gradInputs); with a table input the sum is taken leaf by leaf.
+    Each child's gradInput must nest like the input.
+    """
+
+    def _branch_input(self, input, i):
+        return input
+
+    def _combine(self, input, grads):
+        for i, g in enumerate(grads):
+            check_same_structure(self, input, g, "input", f"the gradInput of child ({i})")
+        return map_table(lambda *gs: sum(gs[1:], gs[0]), *grads)
+
+
+class ParallelTable(_Branches):
+    """Child i gets ``input[i]``: ``output = [m_0(input[0]), m_1(input[1]), ...]``.
+
+    ``gradInput[i]`` is child i's gradInput. The input table must have exactly one
+    entry per child (Torch ignored extra entries; here they are an error).
+    """
+
+    def _branch_input(self, input, i):
+        return input[i]
+
+    def _check_input(self, input):
+        super()._check_input(input)
+        check_table(self, input, len(self.modules))
+
+    def _combine(self, input, grads):
+        return grads

@@ -63,3 +63,16 @@ def xavier(module):
         if w is not None and getattr(w, "ndim", 0) >= 2:
             xavier_(w, getattr(m, "bias", None))
     return module
+
+
+def reset_(stdv, default_bound, *arrays):
+    """Torch's ``module:reset(stdv)`` for the given arrays, in place.
+
+    With ``stdv`` the values are U(+-stdv sqrt(3)), whose standard deviation is
+    ``stdv`` (Torch's rule); without it, U(+-default_bound). ``None`` entries (a
+    removed bias) are skipped.
+    """
+    bound = default_bound if stdv is None else stdv * 3 ** 0.5
+    for a in arrays:
+        if a is not None:
+            uniform_(a, -bound, bound)

@@ -1,0 +1,1 @@
+"""Experiments of the paper that run without training (``python -m experiments.<name>``)."""

@@ -1,0 +1,77 @@
+"""AE-ConvLSTM-flow, the paper's model (section 3, Figure 1, Table 1).
+
+At each time step t, with every array stacked over time (T, B, ...)::
+
+    x_t   = enc(Y_t)                      (B, 16, h, w),  h = H/2
+    m_t   = ConvLSTM(x_t, m_{t-1})        (B, 64, h, w)   temporal encoder (memory)
+    T_t   = Huber(Theta(m_t))             (B, 2, h, w)    flow, (y, x), normalised units
+    G_t   = GridGenerator(T_t)            (B, h, w, 2)
+    x~_t  = BilinearSampler(x_t, G_t)     (B, 16, h, w)   current features warped
+    Y~_t+1 = dec(x~_t)                    (B, 1, H, W)    predicted next frame
+
+1,035,067 parameters. The features x_t feed both the memory and the sampler,
+so ``dL/dx_t`` is the sum of the two paths' gradients. HuberPenalty is the
+identity forward and injects the smoothness gradient of the flow in backward.
+
+Wiring is written out by hand (a container with two paths that meet at the
+sampler): every stage except the memory runs on the T*B frames at once.
+"""
+import nnlite as nn
+
+from .blocks import decoder, encoder, flow_regressor, memory
+from .video_predictor import VideoPredictor
+
+
+class AEConvLSTMFlow(VideoPredictor, nn.Container):
+    def __init__(self, height=64, width=64, rho=10, huber_weight=1e-2, huber_threshold=1e-3):
+        h, w = height // 2, width // 2
+        self.enc = encoder()
+        self.memory = memory(16, 64, rho=rho)
+        self.theta = flow_regressor(64, h, w)
+        self.huber = nn.HuberPenalty(2, huber_weight, huber_threshold)
+        self.grid = nn.GridGenerator(h, w)
+        self.sampler = nn.BilinearSampler()
+        self.dec = decoder()
+        super().__init__(self.enc, self.memory, self.theta, self.huber, self.grid, self.sampler,
+                         self.dec)
+
+    def penalty(self):
+        return float(self.huber.loss or 0.0)
+
+    def updateOutput(self, input):
+        T, B = input.shape[:2]
+        x = self.enc.forward(input.reshape((T * B,) + input.shape[2:]))
+        m = self.memory.forward(x.reshape((T, B) + x.shape[1:]))
+        flow = self.huber.forward(self.theta.forward(m.reshape((T * B,) + m.shape[2:])))
+        grid = self.grid.forward(flow)
+        y = self.dec.forward(self.sampler.forward([x, grid]))
+        self.output = y.reshape((T, B) + y.shape[1:])
+        return self.output
+
+    def _backward(self, input, gradOutput, scale, params):
+        """One backward pass; ``params`` says whether parameter gradients accumulate."""
+        def step(module, x, g):
+            return module.backward(x, g, scale) if params else module.updateGradInput(x, g)
+
+        T, B = input.shape[:2]
+        frames = input.reshape((T * B,) + input.shape[2:])
+        x, flow, grid = self.enc.output, self.theta.output, self.grid.output
+        g = step(self.dec, self.sampler.output, gradOutput.reshape((T * B,) + gradOutput.shape[2:]))
+        g_x, g_grid = step(self.sampler, [x, grid], g)
+        g_flow = step(self.huber, flow, step(self.grid, flow, g_grid))
+        m = self.memory.output
+        g_m = step(self.theta, m.reshape((T * B,) + m.shape[2:]), g_flow)
+        g_mem_in = step(self.memory, x.reshape((T, B) + x.shape[1:]), g_m.reshape(m.shape))
+        g_x = g_x + g_mem_in.reshape(g_x.shape)
+        g_in = step(self.enc, frames, g_x)
+        self.gradInput = g_in.reshape(input.shape)
+        return self.gradInput
+
+    def updateGradInput(self, input, gradOutput):
+        return self._backward(input, gradOutput, 1.0, params=False)
+
+    def accGradParameters(self, input, gradOutput, scale=1.0):
+        self._backward(input, gradOutput, scale, params=True)
+
+    def backward(self, input, gradOutput, scale=1.0):
+        return self._backward(input, gradOutput, scale, params=True)

@@ -1,0 +1,163 @@
+"""Moving MNIST sequences, the protocol of Srivastava et al. (2015) (SPEC §6).
+
+Digits of size k bounce inside S x S frames (defaults: 28 in 64). A digit's position is its
+top-left corner as a point of [0, 1]^2, ordered (y, x), mapped to pixels over the free range
+``S - k`` (36) by ``floor(p (S - k))`` as in the original code; it stays in [0, S - k], so a
+digit is never clipped. Frame 0 shows the sampled start (the original code moved the digits
+once before drawing its first frame). Frames are time-major, ``(T, B, 1, S, S)`` float32,
+the layout the recurrent models consume; ``frames.swapaxes(0, 1)`` gives batch-major views.
+"""
+import numbers
+
+import numpy as np
+
+BACKGROUND = 10  # per-pixel label of pixels no digit covers (digit classes are 0..9)
+
+
+def bounce_trajectories(start, velocity, seq_len):
+    """Positions ``(seq_len, ..., 2)`` of points moving in the unit square and bouncing off its sides.
+
+    ``start`` and ``velocity`` are ``(..., 2)`` arrays (position, and displacement per frame,
+    in units of the free range). Frame 0 is ``start``; each later frame adds the velocity,
+    then a coordinate that reached 0 or 1 is clamped there and its velocity component flips
+    sign (the overshoot is dropped, not reflected, as in the original code).
+    """
+    p = np.array(start, dtype=np.float64)
+    v = np.array(velocity, dtype=np.float64)
+    if p.shape != v.shape or p.ndim == 0 or p.shape[-1] != 2:
+        raise ValueError(f"bounce_trajectories: start and velocity must both be (..., 2), got "
+                         f"{p.shape} and {v.shape}")
+    if not ((p >= 0) & (p <= 1)).all():
+        raise ValueError("bounce_trajectories: start positions must lie in [0, 1]")
+    out = np.empty((seq_len,) + p.shape)
+    out[0] = p
+    for t in range(1, seq_len):
+        p = p + v
+        v = np.where((p <= 0) | (p >= 1), -v, v)
+        p = np.clip(p, 0.0, 1.0)
+        out[t] = p
+    return out
+
+
+def check_positive_int(who, name, value):
+    """``value`` as an int, or a ``ValueError`` naming ``who`` and ``name``."""
+    if not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{who}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class MovingMNIST:
+    """Generator of Moving MNIST sequences from a pool of digit images.
+
+    ``MovingMNIST(images, labels=None, seq_len=20, num_digits=2, frame_size=64, step_length=0.1)``
+
+    * ``images``: ``(N, k, k)`` float in [0, 1] (e.g. ``load_mnist`` or ``embedded_digits``);
+      ``labels``: ``(N,)`` ints in 0..9, needed only for per-pixel labels.
+    * Each sequence draws ``num_digits`` digits uniformly with replacement from the pool
+      (the original walked a shuffled permutation; the two agree in distribution), a start
+      uniform in [0, 1]^2 and a direction uniform on the circle, ``(sin, cos)`` for (y, x).
+    * ``step_length``: distance per frame in units of the free range (0.1 -> 3.6 px/frame).
+      A pair ``(low, high)`` draws each digit's speed uniformly from that range instead, the
+      variant the paper's text describes.
+    * Digits combine by per-pixel maximum. The per-pixel label is the class of the digit
+      whose intensity is largest there (ties: the digit drawn first), ``BACKGROUND`` (10)
+      where every digit is 0.
+
+    Everything is vectorised over the batch; Python loops run over frames and digits only.
+    """
+
+    def __init__(self, images, labels=None, seq_len=20, num_digits=2, frame_size=64, step_length=0.1):
+        who = type(self).__name__
+        images = np.asarray(images)
+        if images.dtype.kind != "f":
+            raise TypeError(f"{who}: images must be floating point in [0, 1], got {images.dtype}")
+        if images.ndim != 3:
+            raise ValueError(f"{who}: images must be (N, k, k), got shape {images.shape}")
+        if len(images) == 0 or images.min() < 0 or images.max() > 1:
+            raise ValueError(f"{who}: images must be a non-empty pool of values in [0, 1]")
+        self.seq_len = check_positive_int(who, "seq_len", seq_len)
+        self.num_digits = check_positive_int(who, "num_digits", num_digits)
+        self.frame_size = check_positive_int(who, "frame_size", frame_size)
+        if images.shape[1] > self.frame_size or images.shape[2] > self.frame_size:
+            raise ValueError(f"{who}: digits of {images.shape[1:]} pixels do not fit in "
+                             f"{self.frame_size}x{self.frame_size} frames")
+        if images.shape[1] != images.shape[2]:
+            raise ValueError(f"{who}: digits must be square, got {images.shape[1:]}")
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.shape != (len(images),) or labels.dtype.kind not in "iu":
+                raise ValueError(f"{who}: labels must be ({len(images)},) integers, got "
+                                 f"{labels.dtype} {labels.shape}")
+            if labels.min() < 0 or labels.max() >= BACKGROUND:
+                raise ValueError(f"{who}: labels must lie in 0..{BACKGROUND - 1} "
+                                 f"({BACKGROUND} marks the background)")
+            labels = labels.astype(np.int64)
+        pair = (step_length, step_length) if isinstance(step_length, numbers.Real) else tuple(step_length)
+        numeric = len(pair) == 2 and all(isinstance(s, numbers.Real) for s in pair)
+        if not numeric or not 0 <= pair[0] <= pair[1]:
+            raise ValueError(f"{who}: step_length must be a number >= 0 or a pair low <= high, "
+                             f"got {step_length!r}")
+        self.images = images.astype(np.float32, copy=False)
+        self.labels = labels
+        self.speed_range = (float(pair[0]), float(pair[1]))
+        self.free = self.frame_size - images.shape[1]
+
+    def sample(self, batch_size, rng=None):
+        """Random motions: ``digits (B, D)`` pool indices and ``positions (T, B, D, 2)`` pixels.
+
+        ``rng`` is a ``numpy.random.Generator`` or a seed for one.
+        """
+        b = check_positive_int(type(self).__name__, "batch_size", batch_size)
+        rng = np.random.default_rng(rng)
+        shape = (b, self.num_digits)
+        digits = rng.integers(0, len(self.images), size=shape)
+        start = rng.random(shape + (2,))
+        theta = rng.uniform(0, 2 * np.pi, size=shape)
+        speed = rng.uniform(*self.speed_range, size=shape)
+        velocity = speed[..., None] * np.stack([np.sin(theta), np.cos(theta)], axis=-1)
+        unit = bounce_trajectories(start, velocity, self.seq_len)
+        return digits, np.floor(unit * self.free).astype(np.int64)
+
+    def render(self, digits, positions, labels=False):
+        """Frames ``(T, B, 1, S, S)`` float32 of the given digits at the given pixel positions.
+
+        ``digits (B, D)`` indexes the pool; ``positions (T, B, D, 2)`` holds top-left (y, x)
+        pixels in [0, S - k]. With ``labels=True`` also returns per-pixel labels
+        ``(T, B, S, S)`` int64.
+        """
+        who = type(self).__name__
+        digits, positions = np.asarray(digits), np.asarray(positions)
+        if digits.ndim != 2 or positions.ndim != 4 or positions.shape[1:] != digits.shape + (2,):
+            raise ValueError(f"{who}: render needs digits (B, D) and positions (T, B, D, 2), got "
+                             f"{digits.shape} and {positions.shape}")
+        if digits.size and (digits.min() < 0 or digits.max() >= len(self.images)):
+            raise ValueError(f"{who}: digit indices must lie in 0..{len(self.images) - 1}")
+        if positions.size and (positions.min() < 0 or positions.max() > self.free):
+            raise ValueError(f"{who}: positions must lie in 0..{self.free} pixels")
+        if labels and self.labels is None:
+            raise ValueError(f"{who}: per-pixel labels need the digit labels (labels=...)")
+        t_len, b = positions.shape[:2]
+        size, k = self.frame_size, self.images.shape[1]
+        # Flat indices into the (T, B, S, S) canvas: one gather and one scatter of every
+        # digit's k x k window for all frames at once. A digit's windows never overlap,
+        # so plain assignment is exact.
+        frames = np.zeros(t_len * b * size * size, dtype=np.float32)
+        pixel_labels = np.full(frames.shape, BACKGROUND, dtype=np.int64) if labels else None
+        corner = np.arange(t_len * b).reshape(t_len, b, 1, 1) * size * size
+        offsets = np.arange(k)
+        for j in range(digits.shape[1]):
+            window = (corner + (positions[:, :, j, 0, None, None] + offsets[:, None]) * size
+                      + positions[:, :, j, 1, None, None] + offsets)
+            under = frames[window]
+            digit = self.images[digits[:, j]][None]
+            wins = digit > under
+            frames[window] = np.where(wins, digit, under)
+            if labels:
+                cls = self.labels[digits[:, j]][None, :, None, None]
+                pixel_labels[window] = np.where(wins, cls, pixel_labels[window])
+        frames = frames.reshape(t_len, b, 1, size, size)
+        return (frames, pixel_labels.reshape(t_len, b, size, size)) if labels else frames
+
+    def generate(self, batch_size, rng=None, labels=False):
+        """``render(*sample(batch_size, rng), labels)``: a fresh random batch of sequences."""
+        return self.render(*self.sample(batch_size, rng), labels=labels)

@@ -1,0 +1,96 @@
+"""2-D convolution layer (Torch's SpatialConvolution, computed as SpatialConvolutionMM)."""
+from . import init
+from .backend import new_parameter
+from .checks import check_int, check_matches_params, check_shape, check_spatial, check_window_fits
+from .conv_ops import conv2d, conv2d_acc_grad_params, conv2d_grad_input, out_size
+from .module import Module
+
+
+class SpatialConvolution(Module):
+    """``SpatialConvolution(nInputPlane, nOutputPlane, kW, kH, dW=1, dH=1, padW=0, padH=padW)``.
+
+    Cross-correlation with zero padding, for x (B, C, H, W) or (C, H, W) with
+    C = nInputPlane::
+
+        y[b, f, p, q] = bias[f] + sum_{c, i, j} W[f, c, i, j] xpad[b, c, p dH + i, q dW + j]
+
+    Shapes: W (nOutputPlane, nInputPlane, kH, kW), bias (nOutputPlane,), y (B, F, Ho, Wo)
+    with ``Ho = (H + 2 padH - kH) // dH + 1`` (likewise Wo); a 3-D input gives a 3-D output.
+
+    Gradients (``gy = dL/dy``; see ``nnlite.conv_ops`` for the im2col form):
+
+    * ``dL/dx[b, c, u, v] = sum_{f, i, j} W[f, c, i, j] gy[b, f, p, q]`` over the (p, q)
+      whose window reads pixel (u, v) at offset (i, j): the transposed convolution, done
+      as ``col2im(W2^T gy)``;
+    * ``dL/dW[f, c, i, j] = sum_{b, p, q} gy[b, f, p, q] xpad[b, c, p dH + i, q dW + j]``;
+    * ``dL/dbias[f] = sum_{b, p, q} gy[b, f, p, q]``.
+
+    Init: Torch's, W and bias ~ U(+-1/sqrt(nInputPlane kH kW)). ``noBias()`` removes the bias.
+    The im2col columns are rebuilt in ``accGradParameters`` rather than kept from the
+    forward pass: they are kH kW times the input's size, too much to hold per time step.
+    """
+
+    def __init__(self, nInputPlane, nOutputPlane, kW, kH, dW=1, dH=1, padW=0, padH=None):
+        super().__init__()
+        self.nInputPlane = check_int(self, nInputPlane, "nInputPlane")
+        self.nOutputPlane = check_int(self, nOutputPlane, "nOutputPlane")
+        self.kW, self.kH = check_int(self, kW, "kW"), check_int(self, kH, "kH")
+        self.dW, self.dH = check_int(self, dW, "dW"), check_int(self, dH, "dH")
+        self.padW = check_int(self, padW, "padW", minimum=0)
+        self.padH = self.padW if padH is None else check_int(self, padH, "padH", minimum=0)
+        shape = (self.nOutputPlane, self.nInputPlane, self.kH, self.kW)
+        self.weight, self.gradWeight = new_parameter(*shape), new_parameter(*shape)
+        self.bias, self.gradBias = new_parameter(self.nOutputPlane), new_parameter(self.nOutputPlane)
+        self.reset()
+
+    def reset(self, stdv=None):
+        """Torch's reset: U(+-1/sqrt(nInputPlane kH kW)), or U(+-stdv sqrt(3)) given ``stdv``."""
+        init.reset_(stdv, 1.0 / init.fans(self.weight)[0] ** 0.5, self.weight, self.bias)
+        return self
+
+    def noBias(self):
+        self.bias = self.gradBias = None
+        return self
+
+    def _geometry(self):
+        return dict(dH=self.dH, dW=self.dW, padH=self.padH, padW=self.padW)
+
+    def _check(self, input):
+        x4 = check_spatial(self, input, self.nInputPlane)
+        check_window_fits(self, x4, self.kH, self.kW, self.padH, self.padW)
+        check_matches_params(self, input, self.weight)
+        return x4
+
+    def _output_shape(self, input):
+        H, W = input.shape[-2:]
+        hw = (out_size(H, self.kH, self.dH, self.padH), out_size(W, self.kW, self.dW, self.padW))
+        return input.shape[:-3] + (self.nOutputPlane,) + hw
+
+    def updateOutput(self, input):
+        x4 = self._check(input)
+        y = conv2d(x4, self.weight, self.bias, **self._geometry())
+        self.output = y.reshape(self._output_shape(input))
+        return self.output
+
+    def _check_grad(self, input, gradOutput):
+        x4 = self._check(input)
+        check_shape(self, gradOutput, self._output_shape(input))
+        return x4, gradOutput.reshape((x4.shape[0],) + gradOutput.shape[-3:])
+
+    def updateGradInput(self, input, gradOutput):
+        x4, gy = self._check_grad(input, gradOutput)
+        gx = conv2d_grad_input(gy, self.weight, x4.shape, **self._geometry())
+        self.gradInput = gx.reshape(input.shape)
+        return self.gradInput
+
+    def accGradParameters(self, input, gradOutput, scale=1.0):
+        x4, gy = self._check_grad(input, gradOutput)
+        conv2d_acc_grad_params(x4, gy, self.gradWeight, self.gradBias, scale, **self._geometry())
+
+    def extra_repr(self):
+        s = f"({self.nInputPlane} -> {self.nOutputPlane}, {self.kW}x{self.kH}"
+        if (self.dW, self.dH, self.padW, self.padH) != (1, 1, 0, 0):
+            s += f", {self.dW},{self.dH}"
+        if self.padW or self.padH:
+            s += f", {self.padW},{self.padH}"
+        return s + (")" if self.bias is not None else ") without bias")

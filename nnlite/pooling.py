@@ -1,0 +1,147 @@
+"""Spatial pooling and upsampling."""
+from .backend import get_xp, scatter_add
+from .checks import check_int, check_shape, check_spatial, check_window_fits
+from .module import Module
+
+
+def _pool_out_size(n, k, stride, pad, ceil_mode):
+    """Torch's pooled length: floor or ceil of ``(n + 2 pad - k) / stride``, plus one.
+
+    In ceil mode the last window may hang over the end; Torch drops it when it
+    would start at or after ``n + pad`` (past the input and its left padding),
+    so every window holds at least one input pixel. Torch applies that rule only
+    when there is padding; here it always holds, so that ``kW > dW`` cases without
+    padding never get a window with no pixel in it (Torch read garbage there).
+    """
+    span = n + 2 * pad - k
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if (out - 1) * stride >= n + pad:
+        out -= 1
+    return out
+
+
+class SpatialMaxPooling(Module):
+    """``SpatialMaxPooling(kW, kH, dW=kW, dH=kH, padW=0, padH=0)``: max over kH x kW windows.
+
+    ``y[b, c, p, q] = max_{i, j} xpad[b, c, p dH + i, q dW + j]`` for x (B, C, H, W) or
+    (C, H, W), where padding counts as -inf (it never wins). Output size: Torch's floor
+    mode by default, ``ceil()`` / ``floor()`` switch (see ``_pool_out_size``).
+
+    Ties go to the FIRST maximum in row-major window order (Torch's strict ``>`` scan),
+    and the argmax of each window is kept: the max is linear around x with slope 1
+    at that one pixel, so
+
+        ``dL/dx[b, c, u, v] = sum of gy[b, c, p, q] over the windows whose argmax is (u, v)``
+
+    a scatter-add, since overlapping windows (stride < kernel) may pick the same pixel.
+    Torch requires ``pad <= kernel / 2``, as here, so no window is all padding.
+    """
+    parameter_names = ()
+    _transient = Module._transient + ("_indices",)
+
+    def __init__(self, kW, kH, dW=None, dH=None, padW=0, padH=0):
+        super().__init__()
+        self.kW, self.kH = check_int(self, kW, "kW"), check_int(self, kH, "kH")
+        self.dW = self.kW if dW is None else check_int(self, dW, "dW")
+        self.dH = self.kH if dH is None else check_int(self, dH, "dH")
+        self.padW = check_int(self, padW, "padW", minimum=0)
+        self.padH = check_int(self, padH, "padH", minimum=0)
+        if 2 * self.padW > self.kW or 2 * self.padH > self.kH:
+            raise ValueError(f"{self.typename()}: padding must be at most half the kernel "
+                             f"(Torch's rule), got pad {self.padW},{self.padH} for a "
+                             f"{self.kW}x{self.kH} kernel")
+        self.ceil_mode = False
+        self._indices = None
+
+    def ceil(self):
+        self.ceil_mode = True
+        return self
+
+    def floor(self):
+        self.ceil_mode = False
+        return self
+
+    def _output_hw(self, H, W):
+        return (_pool_out_size(H, self.kH, self.dH, self.padH, self.ceil_mode),
+                _pool_out_size(W, self.kW, self.dW, self.padW, self.ceil_mode))
+
+    def _check(self, input):
+        x4 = check_spatial(self, input)
+        check_window_fits(self, x4, self.kH, self.kW, self.padH, self.padW)
+        return x4
+
+    def updateOutput(self, input):
+        x4 = self._check(input)
+        xp = get_xp(x4)
+        B, C, H, W = x4.shape
+        oH, oW = self._output_hw(H, W)
+        # -inf frame: the left/top padding, and on the right/bottom whatever the windows
+        # cover beyond the input (padding, or the overhang of ceil mode)
+        Hp = max(H + self.padH, (oH - 1) * self.dH + self.kH)
+        Wp = max(W + self.padW, (oW - 1) * self.dW + self.kW)
+        xpad = xp.full((B, C, Hp, Wp), -xp.inf, dtype=x4.dtype)
+        xpad[:, :, self.padH:self.padH + H, self.padW:self.padW + W] = x4
+        s0, s1, s2, s3 = xpad.strides
+        windows = xp.lib.stride_tricks.as_strided(
+            xpad, shape=(B, C, oH, oW, self.kH, self.kW),
+            strides=(s0, s1, s2 * self.dH, s3 * self.dW, s2, s3)).reshape(B, C, oH, oW, -1)
+        arg = windows.argmax(axis=-1)  # argmax returns the first maximum: Torch's tie rule
+        y = xp.take_along_axis(windows, arg[..., None], axis=-1)[..., 0]
+        # flat index of each argmax in x4: ((b C + c) H + row) W + col
+        row = xp.arange(oH).reshape(oH, 1) * self.dH + arg // self.kW - self.padH
+        col = xp.arange(oW) * self.dW + arg % self.kW - self.padW
+        plane = xp.arange(B * C).reshape(B, C, 1, 1)
+        self._indices = (plane * H + row) * W + col
+        self.output = y.reshape(input.shape[:-2] + (oH, oW))
+        return self.output
+
+    def updateGradInput(self, input, gradOutput):
+        x4 = self._check(input)
+        check_shape(self, gradOutput, input.shape[:-2] + self._output_hw(*x4.shape[-2:]))
+        xp = get_xp(gradOutput)
+        gx = xp.zeros(input.size, dtype=gradOutput.dtype)
+        scatter_add(gx, self._indices.reshape(-1), gradOutput.reshape(-1))
+        self.gradInput = gx.reshape(input.shape)
+        return self.gradInput
+
+    def extra_repr(self):
+        s = f"({self.kW}x{self.kH}, {self.dW},{self.dH}"
+        if self.padW or self.padH:
+            s += f", {self.padW},{self.padH}"
+        return s + ")"
+
+
+class SpatialUpSamplingNearest(Module):
+    """``SpatialUpSamplingNearest(scale)``: ``y[b, c, u, v] = x[b, c, u // s, v // s]``.
+
+    x (B, C, H, W) or (C, H, W) gives y (..., C, s H, s W). Each input pixel is copied
+    into an s x s block, so its gradient is the sum of that block of gy:
+    ``dL/dx[b, c, h, w] = sum_{i, j < s} gy[b, c, s h + i, s w + j]`` (a reshape to
+    (..., H, s, W, s) and a sum over the two s axes).
+    """
+    parameter_names = ()
+
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = check_int(self, scale, "scale")
+
+    def updateOutput(self, input):
+        x4 = check_spatial(self, input)
+        xp = get_xp(x4)
+        B, C, H, W = x4.shape
+        s = self.scale
+        y = xp.broadcast_to(x4[:, :, :, None, :, None], (B, C, H, s, W, s))
+        self.output = y.reshape(input.shape[:-2] + (H * s, W * s))
+        return self.output
+
+    def updateGradInput(self, input, gradOutput):
+        check_spatial(self, input)
+        H, W = input.shape[-2:]
+        s = self.scale
+        check_shape(self, gradOutput, input.shape[:-2] + (H * s, W * s))
+        g = gradOutput.reshape(input.shape[:-2] + (H, s, W, s))
+        self.gradInput = g.sum(axis=(-3, -1))
+        return self.gradInput
+
+    def extra_repr(self):
+        return f"({self.scale})"

@@ -1,0 +1,151 @@
+"""``AbstractLSTM``: the LSTM equations and their BPTT, written once for the
+fully connected ``LSTM`` and the convolutional ``ConvLSTM``.
+
+The two differ only in the maps from the input and from the previous output to
+the gate pre-activations (matrix products or convolutions), which a subclass
+supplies.
+"""
+from ..backend import get_xp
+from .base import AbstractRecurrent, sigmoid_
+
+
+class AbstractLSTM(AbstractRecurrent):
+    """An LSTM over a whole sequence, with BPTT.
+
+    Forward, for t = 0 .. T-1, with ``Wx *`` and ``Wh *`` the input and hidden maps
+    (matrix products for ``LSTM``, convolutions for ``ConvLSTM``)::
+
+        A_t = Wx * x_t + b + Wh * h_{t-1}        (B, 4, out, ...): blocks i, f, g, o
+        i = sigmoid(a_i + p_i c_{t-1})   f = sigmoid(a_f + p_f c_{t-1})   g = tanh(a_g)
+        c_t = f c_{t-1} + i g
+        o = sigmoid(a_o + p_o c_t)
+        h_t = o tanh(c_t)
+
+    The peephole terms ``p`` (diagonal weights, rnn's LSTM) exist only when
+    ``weightPeephole`` (3, out), rows (p_i, p_f, p_o), is set. The hidden map is
+    skipped when ``h_{t-1}`` is the default zero state (step 0 without ``h0``), and
+    the ``f c_{t-1}`` terms when ``c_{t-1}`` is.
+
+    Backward, in reverse time order, with ``gy_t = dL/dh_t`` from the layers above
+    and ``dh'``, ``dc'`` the gradients coming back from step t+1 (zero at t = T-1)::
+
+        dh_t   = gy_t + dh'
+        da_o   = dh_t tanh(c_t) o (1 - o)
+        dc_t   = dc' + dh_t o (1 - tanh(c_t)^2) + da_o p_o      (c_t reaches h_t, c_{t+1}, o_t)
+        da_i   = dc_t g i (1 - i)
+        da_g   = dc_t i (1 - g^2)
+        da_f   = dc_t c_{t-1} f (1 - f)
+        dc_{t-1} (sent back) = dc_t f + da_i p_i + da_f p_f
+        dh_{t-1} (sent back) = Wh^T * dA_t                       (transposed hidden map)
+        dx_t   = Wx^T * dA_t
+        dWx += dA_t (x) x_t,  db += sum dA_t,  dWh += dA_t (x) h_{t-1}   (summed over t)
+        dp_i += sum_batch da_i c_{t-1},  dp_f += sum_batch da_f c_{t-1},  dp_o += sum_batch da_o c_t
+
+    where ``(x)`` is the parameter gradient of the map (an outer product summed
+    over the batch, or the convolution's weight gradient). At t = 0 the state sent
+    back is ``gradH0``, ``gradC0`` when the user set ``h0``, ``c0``.
+
+    The cache keeps, per step, the four gate activations (the pre-activation
+    array, activated in place), ``c_t`` and ``tanh(c_t)``; ``h_t`` is the output.
+    Nothing the size of an im2col buffer is kept: backward recomputes them.
+
+    A subclass writes ``_input_preactivation(x, fresh)`` (a list of T arrays
+    (B, 4, out, ...), one map over all steps at once), ``_hidden_preactivation(h)``,
+    ``_input_backward(t, x_t, dA, fresh, need_input, scale)`` and
+    ``_hidden_backward(h_prev, dA, need_input, scale)``: each returns the gradient
+    of its map's input when ``need_input`` and, unless ``scale`` is None,
+    accumulates its parameter gradients. ``fresh`` is True when the sequence starts
+    from no state at all (``UntiedConvLSTM`` then runs its own first step).
+    """
+    parameter_names = ("weight", "bias", "weightHidden")
+    weightPeephole = None
+
+    def _forward_sequence(self, x, h, c):
+        xp = get_xp(x)
+        fresh = h is None and c is None
+        pre = self._input_preactivation(x, fresh)
+        H = xp.empty((x.shape[0],) + self._state_shape(x), dtype=x.dtype)
+        cs, tcs = [], []
+        for t, a in enumerate(pre):
+            if h is not None:
+                a += self._hidden_preactivation(h).reshape(a.shape)
+            c, tc = self._cell(a, c, H[t])
+            h = H[t]
+            if self.train:
+                cs.append(c)
+                tcs.append(tc)
+        return H, c, dict(gates=pre, c=cs, tc=tcs, fresh=fresh)
+
+    def _cell(self, a, c_prev, h_out):
+        """In place: pre-activations ``a`` -> gate activations; writes ``h_out``; returns c, tanh(c)."""
+        xp = get_xp(a)
+        p = self.weightPeephole
+        if p is not None and c_prev is not None:
+            a[:, 0] += p[0] * c_prev
+            a[:, 1] += p[1] * c_prev
+        sigmoid_(a[:, :2])
+        xp.tanh(a[:, 2], out=a[:, 2])
+        c = a[:, 0] * a[:, 2]
+        if c_prev is not None:
+            c += a[:, 1] * c_prev
+        if p is not None:
+            a[:, 3] += p[2] * c
+        sigmoid_(a[:, 3])
+        tc = xp.tanh(c)
+        xp.multiply(a[:, 3], tc, out=h_out)
+        return c, tc
+
+    def _bptt(self, gy, need_input, scale):
+        """The reverse-time pass; returns dL/dx (T, B, ...) when ``need_input``, else None."""
+        k = self._cache
+        x, H, fresh = k["x"], k["h"], k["fresh"]
+        xp = get_xp(x)
+        p = self.weightPeephole
+        dX = xp.empty_like(x) if need_input else None
+        dh_next = dc_next = None
+        for t in range(x.shape[0] - 1, -1, -1):
+            a = k["gates"][t]
+            i, f, g, o = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+            c, tc = k["c"][t], k["tc"][t]
+            c_prev = k["c"][t - 1] if t else k["c0"]
+            h_prev = H[t - 1] if t else k["h0"]
+            dh = gy[t] if dh_next is None else gy[t] + dh_next
+            dA = xp.empty_like(a)
+            xp.multiply(dh * tc, o * (1 - o), out=dA[:, 3])
+            dc = dh * o * (1 - tc * tc)
+            if dc_next is not None:
+                dc += dc_next
+            if p is not None:
+                dc += dA[:, 3] * p[2]
+            xp.multiply(dc * g, i * (1 - i), out=dA[:, 0])
+            xp.multiply(dc * i, 1 - g * g, out=dA[:, 2])
+            if c_prev is None:
+                dA[:, 1] = 0
+            else:
+                xp.multiply(dc * c_prev, f * (1 - f), out=dA[:, 1])
+            if p is not None and scale is not None:
+                self._acc_peephole(dA, c_prev, c, scale)
+            dx = self._input_backward(t, x[t], dA, fresh, need_input, scale)
+            if need_input:
+                dX[t] = dx
+            # at t = 0 the state gradients are only wanted for a user-set h0, c0
+            want_dh = t > 0 or (need_input and k["user_h"])
+            want_dc = t > 0 or (need_input and k["user_c"])
+            dh_next = None
+            if h_prev is not None and (want_dh or scale is not None):
+                dh_next = self._hidden_backward(h_prev, dA, want_dh, scale)
+            dc_next = None
+            if c_prev is not None and want_dc:
+                dc_next = dc * f
+                if p is not None:
+                    dc_next += dA[:, 0] * p[0] + dA[:, 1] * p[1]
+        if need_input:
+            self._write_initial_gradients(dh_next, dc_next)
+        return dX
+
+    def _acc_peephole(self, dA, c_prev, c, scale):
+        gp = self.gradWeightPeephole
+        if c_prev is not None:
+            gp[0] += scale * (dA[:, 0] * c_prev).sum(axis=0)
+            gp[1] += scale * (dA[:, 1] * c_prev).sum(axis=0)
+        gp[2] += scale * (dA[:, 3] * c).sum(axis=0)

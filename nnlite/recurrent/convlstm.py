@@ -1,0 +1,159 @@
+"""Convolutional LSTMs: the memory module of Patraucean et al. (2016), equation (1)."""
+from .. import init
+from ..backend import get_xp, new_parameter
+from ..checks import check_int
+from ..conv_ops import conv2d, conv2d_acc_grad_params, conv2d_grad_input, out_size
+from .cell import AbstractLSTM
+
+
+def _conv_backward(x, d, weight, gradWeight, gradBias, stride, pad, need_input, scale):
+    """dL/dx of ``conv2d(x, weight)`` for output gradient ``d`` (when ``need_input``) and,
+    unless ``scale`` is None, ``gradWeight``/``gradBias += scale * ...`` (im2col recomputed)."""
+    if scale is not None:
+        conv2d_acc_grad_params(x, d, gradWeight, gradBias, scale, stride, stride, pad, pad)
+    if need_input:
+        return conv2d_grad_input(d, weight, x.shape, stride, stride, pad, pad)
+    return None
+
+
+class ConvLSTM(AbstractLSTM):
+    """``ConvLSTM(inputSize, outputSize, rho, kc, km, stride=1)``: the paper's equation (1)
+    without peepholes, over a whole sequence of (B, inputSize, H, W) frames::
+
+        A_t = conv_kc(x_t; weight, bias) + conv_km(h_{t-1}; weightHidden)
+        i, f, o = sigmoid(a_i, a_f, a_o),  g = tanh(a_g)
+        c_t = f c_{t-1} + i g,  h_t = o tanh(c_t)
+
+    The equations, their BPTT and every gradient are derived in ``AbstractLSTM``;
+    here ``Wx *`` is the input convolution (kernel kc, stride ``stride``, padding
+    kc // 2) and ``Wh *`` the hidden one (kernel km, stride 1, padding km // 2), so
+    ``Wh^T *`` is its transposed convolution (col2im of ``W^T dA``) and ``(x)`` the
+    convolution weight gradient (``dA`` against the im2col of the map's input).
+
+    Parameters, fused, in this order (``parameters()``):
+    ``weight`` (4 out, in, kc, kc), ``bias`` (4 out,), ``weightHidden`` (4 out, out,
+    km, km); gate blocks ordered input, forget, cell candidate, output. The hidden
+    convolution has no bias. 16 -> 64 with 7x7 kernels: 1,003,776 parameters.
+    Init (the paper's memory): weights U(-0.08, 0.08), forget-gate bias 1, other biases 0.
+
+    With ``stride > 1`` the input convolution subsamples and the state ``h``, ``c``
+    (and the output) live at its resolution ``floor((H + 2 (kc // 2) - kc) / stride) + 1``.
+    ``km`` must be odd so the hidden convolution keeps that size.
+
+    Cost: the input convolution of all T steps is one im2col + GEMM over T B
+    frames (it does not depend on the recurrence); the hidden convolution is one
+    GEMM per step, skipped at step 0 when h0 is the default zero. Backward
+    recomputes each step's im2col rather than keeping it.
+
+    Memory (tracemalloc, NumPy, float32): forward + backward over 10 steps of
+    ConvLSTM(16, 64, 10, 7, 7) at batch 16 on 32x32 frames peaks at MEMORY_PEAK.
+    """
+    step_ndim = 3
+    step_layout = "(C, H, W)"
+    input_what = "channel count C (inputSize)"
+
+    def __init__(self, inputSize, outputSize, rho, kc, km, stride=1):
+        super().__init__(rho)
+        self.inputSize = check_int(self, inputSize, "inputSize")
+        self.outputSize = check_int(self, outputSize, "outputSize")
+        self.kc = check_int(self, kc, "kc")
+        self.km = check_int(self, km, "km")
+        self.stride = check_int(self, stride, "stride")
+        if self.km % 2 == 0:
+            raise ValueError(f"{self.typename()}: km must be odd (the hidden convolution must keep "
+                             f"the state's size with padding km // 2), got {km}")
+        F, out = 4 * self.outputSize, self.outputSize
+        self.weight = new_parameter(F, self.inputSize, self.kc, self.kc)
+        self.gradWeight = new_parameter(F, self.inputSize, self.kc, self.kc)
+        self.bias = new_parameter(F)
+        self.gradBias = new_parameter(F)
+        self.weightHidden = new_parameter(F, out, self.km, self.km)
+        self.gradWeightHidden = new_parameter(F, out, self.km, self.km)
+        init.lstm_([self.weight, self.weightHidden], self.bias, slice(out, 2 * out))
+
+    def _state_shape(self, x):
+        H, W = x.shape[-2:]
+        pc = self.kc // 2
+        return (x.shape[1], self.outputSize, out_size(H, self.kc, self.stride, pc),
+                out_size(W, self.kc, self.stride, pc))
+
+    def _input_conv(self, x4, weight, bias, blocks):
+        """Pre-activations (B, blocks, out, Ho, Wo) of the input convolution of frames x4."""
+        y = conv2d(x4, weight, bias, self.stride, self.stride, self.kc // 2, self.kc // 2)
+        return y.reshape((y.shape[0], blocks, self.outputSize) + y.shape[2:])
+
+    def _input_preactivation(self, x, fresh):
+        T, B = x.shape[:2]
+        y = self._input_conv(x.reshape((T * B,) + x.shape[2:]), self.weight, self.bias, 4)
+        return list(y.reshape((T, B) + y.shape[1:]))
+
+    def _hidden_preactivation(self, h):
+        pm = self.km // 2
+        return conv2d(h, self.weightHidden, None, 1, 1, pm, pm)
+
+    @staticmethod
+    def _fold_gates(dA):
+        """(B, n, out, H, W) -> (B, n out, H, W): the layout of the convolution's output."""
+        return dA.reshape((dA.shape[0], -1) + dA.shape[3:])
+
+    def _input_backward(self, t, x_t, dA, fresh, need_input, scale):
+        return _conv_backward(x_t, self._fold_gates(dA), self.weight, self.gradWeight, self.gradBias,
+                              self.stride, self.kc // 2, need_input, scale)
+
+    def _hidden_backward(self, h_prev, dA, need_input, scale):
+        return _conv_backward(h_prev, self._fold_gates(dA), self.weightHidden,
+                              self.gradWeightHidden, None, 1, self.km // 2, need_input, scale)
+
+    def extra_repr(self):
+        s = f", stride={self.stride}" if self.stride != 1 else ""
+        return f"({self.inputSize} -> {self.outputSize}, kc={self.kc}, km={self.km}{s})"
+
+
+class UntiedConvLSTM(ConvLSTM):
+    """``UntiedConvLSTM(inputSize, outputSize, rho, kc, km, stride=1)``: a ``ConvLSTM``
+    whose first step has its own input-only convolutions (viorik/ConvLSTM).
+
+    When a sequence starts from no state (no remembered state, no ``h0``/``c0``),
+    step 0 computes i, g, o from ``x_0`` alone, with no forget gate and no recurrent
+    term: ``[a_i, a_g, a_o] = conv_kc(x_0; weightFirst, biasFirst)``, ``c_0 = i g``,
+    ``h_0 = o tanh(c_0)``; steps 1.. are the tied ConvLSTM. Backward is
+    ``AbstractLSTM``'s with ``da_f = 0`` at step 0 (``c_{-1}`` is absent), and step
+    0's ``da_i, da_g, da_o`` go to ``weightFirst``/``biasFirst`` (and ``dx_0``)
+    through that convolution. When a sequence continues a state (remembered, or a
+    user-set ``h0``/``c0``), every step is tied, as in the original, whose first-step
+    model ran only on the module's first step.
+
+    Parameters, in this order: ``weight``, ``bias``, ``weightHidden`` (as ConvLSTM),
+    then ``weightFirst`` (3 out, in, kc, kc) and ``biasFirst`` (3 out,), blocks
+    ordered input, cell candidate, output; initialised U(-0.08, 0.08) and 0.
+    ``zeroGradParameters`` zeroes their gradients like all others (the original
+    forgot to: a bug).
+    """
+    parameter_names = ConvLSTM.parameter_names + ("weightFirst", "biasFirst")
+
+    def __init__(self, inputSize, outputSize, rho, kc, km, stride=1):
+        super().__init__(inputSize, outputSize, rho, kc, km, stride)
+        shape = (3 * self.outputSize, self.inputSize, self.kc, self.kc)
+        self.weightFirst = new_parameter(*shape)
+        self.gradWeightFirst = new_parameter(*shape)
+        self.biasFirst = new_parameter(3 * self.outputSize)
+        self.gradBiasFirst = new_parameter(3 * self.outputSize)
+        init.lstm_([self.weightFirst], self.biasFirst, slice(0, 0))  # no forget gate: all biases 0
+
+    def _input_preactivation(self, x, fresh):
+        if not fresh:
+            return super()._input_preactivation(x, fresh)
+        rest = super()._input_preactivation(x[1:], False) if x.shape[0] > 1 else []
+        p = self._input_conv(x[0], self.weightFirst, self.biasFirst, 3)
+        a0 = get_xp(p).empty((p.shape[0], 4) + p.shape[2:], dtype=p.dtype)
+        a0[:, 0] = p[:, 0]
+        a0[:, 1] = 0  # the forget gate meets no c_{-1}: its value is never used
+        a0[:, 2:] = p[:, 1:]
+        return [a0] + rest
+
+    def _input_backward(self, t, x_t, dA, fresh, need_input, scale):
+        if not (fresh and t == 0):
+            return super()._input_backward(t, x_t, dA, fresh, need_input, scale)
+        d = get_xp(dA).concatenate([dA[:, :1], dA[:, 2:]], axis=1)
+        return _conv_backward(x_t, self._fold_gates(d), self.weightFirst, self.gradWeightFirst,
+                              self.gradBiasFirst, self.stride, self.kc // 2, need_input, scale)

@@ -1,0 +1,138 @@
+"""SpatialConvolution (SPEC §2): gradients, a direct reference, init, repr and errors."""
+import numpy
+import pytest
+
+import nnlite as nn
+from tests.helpers import assert_jacobian, host, on, rand
+
+
+def reference_conv(x, w, b, dH, dW, padH, padW):
+    """Direct cross-correlation, one output pixel at a time (x is (B, C, H, W))."""
+    xp_ = numpy.pad(x, ((0, 0), (0, 0), (padH, padH), (padW, padW)))
+    F, _, kH, kW = w.shape
+    Ho = (xp_.shape[2] - kH) // dH + 1
+    Wo = (xp_.shape[3] - kW) // dW + 1
+    y = numpy.zeros((x.shape[0], F, Ho, Wo))
+    for p in range(Ho):
+        for q in range(Wo):
+            patch = xp_[:, :, p * dH:p * dH + kH, q * dW:q * dW + kW]
+            y[:, :, p, q] = numpy.einsum("bcij,fcij->bf", patch, w)
+    return y + (0 if b is None else b.reshape(1, F, 1, 1))
+
+
+GEOMETRIES = [
+    dict(args=(2, 3, 3, 3), shape=(2, 2, 4, 5)),                              # plain 3x3
+    dict(args=(2, 2, 3, 2, 2, 1, 1, 0), shape=(2, 2, 5, 6)),                  # kW != kH, strides, padW only
+    dict(args=(1, 2, 2, 3, 1, 2, 1, 2), shape=(1, 1, 4, 3)),                  # padH != padW
+]
+
+
+@pytest.mark.parametrize("g", GEOMETRIES)
+def test_jacobian_batched_and_unbatched(xp, rng, g):
+    m = on(xp, nn.SpatialConvolution(*g["args"]))
+    assert_jacobian(m, rand(xp, rng, *g["shape"]))
+    assert_jacobian(m, rand(xp, rng, *g["shape"][1:]))
+
+
+def test_jacobian_without_bias(xp, rng):
+    m = on(xp, nn.SpatialConvolution(2, 2, 3, 3, 1, 1, 1).noBias())
+    assert m.bias is None and len(m.parameters()[0]) == 1
+    assert_jacobian(m, rand(xp, rng, 2, 2, 3, 3))
+
+
+@pytest.mark.parametrize("g", GEOMETRIES)
+def test_forward_matches_direct_reference(xp, rng, g):
+    m = on(xp, nn.SpatialConvolution(*g["args"]))
+    x = rand(xp, rng, *g["shape"])
+    ref = reference_conv(host(x), host(m.weight), host(m.bias), m.dH, m.dW, m.padH, m.padW)
+    numpy.testing.assert_allclose(host(m.forward(x)), ref, rtol=1e-10, atol=1e-12)
+    x3 = x[0]
+    numpy.testing.assert_allclose(host(m.forward(x3)), ref[0], rtol=1e-10, atol=1e-12)
+    assert m.output.shape == ref.shape[1:]
+
+
+def test_float32_by_default_and_gradients_accumulate(rng):
+    m = nn.SpatialConvolution(2, 3, 3, 3, 1, 1, 1)
+    x = rng.standard_normal((2, 2, 4, 4)).astype(numpy.float32)
+    y = m.forward(x)
+    assert y.dtype == numpy.float32 and y.shape == (2, 3, 4, 4)
+    gy = rng.standard_normal(y.shape).astype(numpy.float32)
+    m.zeroGradParameters()
+    gx = m.backward(x, gy)
+    assert gx.dtype == numpy.float32 and gx.shape == x.shape
+    once = [g.copy() for g in m.parameters()[1]]
+    m.backward(x, gy, scale=0.5)
+    for g, g1 in zip(m.parameters()[1], once):
+        numpy.testing.assert_allclose(g, 1.5 * g1, rtol=1e-5)
+
+
+def test_torch_default_init_and_reset():
+    m = nn.SpatialConvolution(4, 8, 3, 2)
+    bound = 1 / (4 * 3 * 2) ** 0.5
+    for a in (m.weight, m.bias):
+        assert numpy.abs(a).max() <= bound and a.std() > bound / 4
+    m.reset(stdv=0.01)
+    assert numpy.abs(m.weight).max() <= 0.01 * 3 ** 0.5 + 1e-7
+    assert numpy.abs(m.weight).max() > 0.01  # U(+-stdv sqrt 3), Torch's rule, not U(+-stdv)
+
+
+def test_pad_h_defaults_to_pad_w_and_repr():
+    m = nn.SpatialConvolution(1, 16, 7, 7, 1, 1, 3)
+    assert (m.padW, m.padH) == (3, 3)
+    assert repr(m) == "nn.SpatialConvolution(1 -> 16, 7x7, 1,1, 3,3)"
+    assert repr(nn.SpatialConvolution(2, 4, 3, 5)) == "nn.SpatialConvolution(2 -> 4, 3x5)"
+    assert repr(nn.SpatialConvolution(2, 4, 3, 3, 2, 2).noBias()) == \
+        "nn.SpatialConvolution(2 -> 4, 3x3, 2,2) without bias"
+
+
+def test_wrong_rank_is_an_error():
+    m = nn.SpatialConvolution(2, 3, 3, 3)
+    with pytest.raises(ValueError, match=r"SpatialConvolution: input must be \(C, H, W\) or "
+                                         r"\(B, C, H, W\) with C=2, got shape \(2, 5\)"):
+        m.forward(numpy.zeros((2, 5), numpy.float32))
+
+
+def test_wrong_channel_count_is_an_error():
+    m = nn.SpatialConvolution(2, 3, 3, 3)
+    with pytest.raises(ValueError, match="channel count C .* must be 2, got 4"):
+        m.forward(numpy.zeros((1, 4, 5, 5), numpy.float32))
+
+
+def test_input_smaller_than_kernel_is_an_error():
+    m = nn.SpatialConvolution(1, 1, 5, 5, 1, 1, 1)
+    with pytest.raises(ValueError, match=r"input image 2x6 .*4x8 after padding.* smaller than the 5x5 kernel"):
+        m.forward(numpy.zeros((1, 2, 6), numpy.float32))
+    assert m.forward(numpy.zeros((1, 3, 3), numpy.float32)).shape == (1, 1, 1)  # fits once padded
+
+
+def test_dtype_mismatch_is_an_error():
+    m = nn.SpatialConvolution(1, 1, 3, 3)
+    with pytest.raises(TypeError, match="dtype float64 but the parameters are float32"):
+        m.forward(numpy.zeros((1, 4, 4)))
+    with pytest.raises(TypeError, match="floating point"):
+        m.forward(numpy.zeros((1, 4, 4), numpy.int32))
+
+
+def test_backend_mismatch_is_an_error(xp):
+    if xp is numpy:
+        pytest.skip("needs CuPy: a GPU input to a CPU module")
+    m = nn.SpatialConvolution(1, 1, 3, 3)
+    with pytest.raises(TypeError, match="cupy array but the parameters are numpy"):
+        m.forward(xp.zeros((1, 4, 4), xp.float32))
+
+
+def test_wrong_grad_output_shape_is_an_error():
+    m = nn.SpatialConvolution(1, 2, 3, 3)
+    x = numpy.zeros((1, 5, 5), numpy.float32)
+    m.forward(x)
+    with pytest.raises(ValueError, match=r"gradOutput must be of shape \(2, 3, 3\), got shape \(2, 3, 4\)"):
+        m.backward(x, numpy.zeros((2, 3, 4), numpy.float32))
+
+
+def test_bad_constructor_arguments_are_errors():
+    with pytest.raises(ValueError, match="kW must be >= 1, got 0"):
+        nn.SpatialConvolution(1, 1, 0, 3)
+    with pytest.raises(ValueError, match="padW must be >= 0"):
+        nn.SpatialConvolution(1, 1, 3, 3, 1, 1, -1)
+    with pytest.raises(TypeError, match="nOutputPlane must be an integer"):
+        nn.SpatialConvolution(1, 2.5, 3, 3)
