@@ -24,6 +24,9 @@ GEOMETRIES = [
     dict(args=(2, 3, 3, 3), shape=(2, 2, 4, 5)),                              # plain 3x3
     dict(args=(2, 2, 3, 2, 2, 1, 1, 0), shape=(2, 2, 5, 6)),                  # kW != kH, strides, padW only
     dict(args=(1, 2, 2, 3, 1, 2, 1, 2), shape=(1, 1, 4, 3)),                  # padH != padW
+    # fewer output than input planes at stride 1: conv_ops' output-side (shift-add) path
+    dict(args=(3, 1, 3, 3, 1, 1, 1, 1), shape=(2, 3, 5, 5)),
+    dict(args=(4, 2, 5, 3, 1, 1, 2, 1), shape=(2, 4, 6, 5)),                  # kW != kH, padW != padH
 ]
 
 

@@ -8,7 +8,8 @@ are given back in the form that came (list in, list out). Unbatched steps
 (``(T, *step)`` stacked, a list of ``*step`` arrays) are accepted too.
 """
 from ..backend import get_xp
-from ..checks import check_array, check_array_list, check_matches_params, check_same_shape, check_size
+from ..checks import (check_array, check_array_list, check_int, check_matches_params, check_same_shape,
+                      check_size)
 from ..module import Module
 
 REMEMBER_MODES = ("both", "train", "eval", "neither")
@@ -38,7 +39,7 @@ class AbstractRecurrent(Module):
     * ``remember(mode)``, mode in 'both', 'train', 'eval', 'neither' (default
       'neither', as in rnn's Sequencer): when remembering in the current mode
       (``train`` flag), the final ``(h, c)`` of a sequence is kept in ``lastState``
-      and becomes the initial state of the next sequence, taking precedence over
+      (a tuple of (B, outputSize, ...) arrays; transient: never saved) and becomes the initial state of the next sequence, taking precedence over
       ``h0``/``c0``. No gradient flows into the previous sequence (truncated BPTT:
       the carried state is a constant of the new sequence, and ``gradH0``/``gradC0``
       are not written). Otherwise the state is forgotten before each sequence.
@@ -65,7 +66,7 @@ class AbstractRecurrent(Module):
 
     def __init__(self, rho=9999):
         super().__init__()
-        self.rho = int(rho)
+        self.rho = check_int(self, rho, "rho")
         self.rememberMode = "neither"
         self.lastState = None
         self._stateTrain = None
@@ -198,6 +199,7 @@ class AbstractRecurrent(Module):
                 raise ValueError(f"{who}: {what} of backward has {n} steps but the forward "
                                  f"sequence had {T}")
         check_same_shape(self, self._cache["h"], gy, "the output (T, B, ...)", "gradOutput (T, B, ...)")
+        check_matches_params(self, gy, self.weight, "gradOutput")
         return gy, (was_list, batched)
 
     def updateGradInput(self, input, gradOutput):

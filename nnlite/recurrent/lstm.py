@@ -78,4 +78,5 @@ class LSTM(AbstractLSTM):
                                 self.gradWeightHidden, None, need_input, scale)
 
     def extra_repr(self):
-        return f"({self.inputSize} -> {self.outputSize}{', peephole' if self.weightPeephole is not None else ''})"
+        peephole = ", peephole" if self.weightPeephole is not None else ""
+        return f"({self.inputSize} -> {self.outputSize}{peephole})"

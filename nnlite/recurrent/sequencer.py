@@ -6,7 +6,7 @@ from .base import REMEMBER_MODES, AbstractRecurrent
 
 
 def takes_sequences(module):
-    """True when ``module`` consumes whole sequences: it is, or contains, a recurrent module or a Sequencer."""
+    """True when ``module`` consumes whole sequences: it is or contains a recurrent module or a Sequencer."""
     return any(isinstance(m, (AbstractRecurrent, Sequencer)) for m in module.modules_tree())
 
 
