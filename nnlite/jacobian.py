@@ -31,15 +31,14 @@ import tempfile
 import numpy
 
 from .backend import get_xp, is_array, to_numpy
+from .tables import rebuild_table, table_leaves
 
 
 def _leaves(t):
     """The arrays of a nested list, in order."""
-    if is_array(t):
-        return [t]
-    if isinstance(t, (list, tuple)):
-        return [a for x in t for a in _leaves(x)]
-    raise TypeError(f"jacobian: expected an array or a list of arrays, got {type(t).__name__}")
+    if not (is_array(t) or isinstance(t, (list, tuple))):
+        raise TypeError(f"jacobian: expected an array or a list of arrays, got {type(t).__name__}")
+    return table_leaves(t)
 
 
 def flatten(t):
@@ -190,7 +189,7 @@ def testIO(module, input, gradOutput=None):
         rng = numpy.random.default_rng(0)
         gradOutput = [get_xp(a).asarray(rng.standard_normal(a.shape).astype(a.dtype))
                       for a in _leaves(out)]
-        gradOutput = gradOutput[0] if is_array(out) else _rebuild(out, iter(gradOutput))
+        gradOutput = rebuild_table(out, gradOutput)
     ref_out = flatten(out)
     ref_gi = flatten(module.backward(input, gradOutput))
     fd, path = tempfile.mkstemp(suffix=".h5")
@@ -206,9 +205,3 @@ def testIO(module, input, gradOutput=None):
     new_gi = flatten(other.backward(input, gradOutput))
     return float(max(numpy.abs(ref_out - new_out).max(initial=0),
                      numpy.abs(ref_gi - new_gi).max(initial=0)))
-
-
-def _rebuild(template, it):
-    if is_array(template):
-        return next(it)
-    return [_rebuild(t, it) for t in template]

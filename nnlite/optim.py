@@ -25,9 +25,8 @@ The ``RMSprop``, ``SGD`` and ``Adam`` classes hold a config and a state, with
 import numbers
 
 from .backend import get_xp, is_array, is_cupy, to_device
-from .checks import check_array, check_int, check_matches_params, check_same_shape
+from .checks import ANY_RANK, check_array, check_int, check_matches_params, check_same_shape
 
-_ANY_RANK = range(0, 33)
 
 RMSPROP_DEFAULTS = {"learningRate": 1e-2, "alpha": 0.99, "epsilon": 1e-8, "weightDecay": 0,
                     "initialMean": 0}
@@ -53,13 +52,13 @@ def _hyper(who, config, defaults):
 
 def _evaluate(who, opfunc, x, weightDecay):
     """Call ``opfunc(x)`` once; returns ``fx`` and the gradient with weight decay added."""
-    check_array(who, x, _ANY_RANK, what="x")
+    check_array(who, x, ANY_RANK, what="x")
     result = opfunc(x)
     if not (isinstance(result, (tuple, list)) and len(result) == 2):
         raise TypeError(f"{who}: feval(x) must return (loss, gradient), got {type(result).__name__}")
     fx, dfdx = result
     what = "the gradient returned by feval"
-    check_array(who, dfdx, _ANY_RANK, what=what)
+    check_array(who, dfdx, ANY_RANK, what=what)
     check_same_shape(who, x, dfdx, "x", what)
     check_matches_params(who, dfdx, x, what=what)
     return fx, (dfdx + weightDecay * x if weightDecay else dfdx)
@@ -249,7 +248,7 @@ def clip_gradients(grads, c):
     Elementwise clamping, not norm rescaling; NaN stays NaN.
     """
     who = "optim.clip_gradients"
-    check_array(who, grads, _ANY_RANK, what="grads")
+    check_array(who, grads, ANY_RANK, what="grads")
     if isinstance(c, bool) or not isinstance(c, numbers.Real) or not c > 0:
         raise ValueError(f"{who}: the clipping bound c must be a positive number, got {c!r}")
     return get_xp(grads).clip(grads, -c, c, out=grads)

@@ -15,12 +15,11 @@ import itertools
 import operator
 
 from .backend import get_xp, is_array
-from .checks import (check_array, check_array_list, check_same_shape, check_same_structure,
-                     check_shape, check_table)
+from .checks import (ANY_RANK, check_array, check_array_list, check_same_shape,
+                     check_same_structure, check_shape, check_table)
 from .module import Module
 
-_ANY_RANK = range(0, 33)    # arrays of any number of dims (NumPy's limit is 32)
-_AT_LEAST_1D = range(1, 33)
+_AT_LEAST_1D = range(1, 65)
 
 
 def table_leaves(t):
@@ -163,7 +162,7 @@ class _ElementwiseTable(_TableModule):
         for i, x in enumerate(input[1:], 1):
             check_same_shape(self, input[0], x, "input[0]", f"input[{i}]")
         if gradOutput is not None:
-            check_array(self, gradOutput, _ANY_RANK, what="gradOutput")
+            check_array(self, gradOutput, ANY_RANK, what="gradOutput")
             check_same_shape(self, input[0], gradOutput, "the inputs")
 
     def updateOutput(self, input):
