@@ -96,12 +96,12 @@ def run_eval(args, xp):
 class Progress:
     """One status line: step, epoch, loss, speed (sequences per second)."""
 
-    def __init__(self, total, batch):
-        self.total, self.batch, self.t0, self.steps = total, batch, time.perf_counter(), 0
+    def __init__(self, total, batch, start_step):
+        self.total, self.batch, self.start = total, batch, start_step
+        self.t0 = time.perf_counter()
 
     def update(self, step, epoch, loss, penalty):
-        self.steps += 1
-        rate = self.steps * self.batch / (time.perf_counter() - self.t0)
+        rate = (step - self.start) * self.batch / (time.perf_counter() - self.t0)
         done = int(30 * step / self.total)
         sys.stderr.write(f"\r[{'#' * done}{'.' * (30 - done)}] step {step}/{self.total} "
                          f"epoch {epoch:.2f} loss {loss:.5f} penalty {penalty:.2e} {rate:.1f} seq/s")
@@ -128,7 +128,7 @@ def train(args, xp):
             model.cuda()
         trainer = Trainer(model, **kw)
     log = open(os.path.join(args.out, "metrics.jsonl"), "a")
-    progress = Progress(total, args.batch_size)
+    progress = Progress(total, args.batch_size, trainer.step_count)
     trainer.model.training()
     try:
         while trainer.step_count < total:
@@ -173,9 +173,8 @@ def main(argv=None):
         print(f"parameters: {models.count_parameters(model):,}")
         return
     if args.eval:
-        run_eval(args, xp)
-        return
-    train(args, xp)
+        return run_eval(args, xp)
+    return train(args, xp)
 
 
 if __name__ == "__main__":

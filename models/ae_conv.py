@@ -10,7 +10,7 @@ T-9 sliding windows (T-9, B, 10, H, W), so the model predicts frame t+1 from
 frames t-9..t for every t >= 9 (``first = 9``).
 """
 import nnlite as nn
-from nnlite.checks import check_array
+from nnlite.checks import check_array, check_shape
 
 from .blocks import conv, decoder
 from .video_predictor import VideoPredictor
@@ -43,6 +43,7 @@ class FrameWindows(nn.Module):
     def updateGradInput(self, input, gradOutput):
         xp = nn.get_xp(input)
         K = input.shape[0] - self.n + 1
+        check_shape(self, gradOutput, (K, input.shape[1], self.n) + tuple(input.shape[3:]))
         self.gradInput = xp.zeros_like(input)
         for c in range(self.n):
             self.gradInput[c:K + c, :, 0] += gradOutput[:, :, c]

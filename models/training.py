@@ -13,7 +13,10 @@ from nnlite.optim import clip_gradients
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or Inf: training stops and the last good checkpoint is kept."""
+    """The loss became NaN or Inf: training stops and the last good checkpoint is kept.
+
+    Raised before the update, so the parameters and the optimizer state are those of
+    the last good step."""
 
 
 def make_criterion(loss):
@@ -47,6 +50,10 @@ class Trainer:
             self.grads.fill(0)
             pred = self.model.forward(inputs)
             loss = self.criterion.forward(pred, targets)
+            if not math.isfinite(loss):
+                # raised inside feval, before the update: parameters and RMSprop state stay good
+                raise TrainingDiverged(f"loss became {loss} at step {self.step_count + 1}; stopping "
+                                       f"(lower --lr or --clip; the last checkpoint is kept)")
             self.model.backward(inputs, self.criterion.backward(pred, targets))
             if self.clip:
                 clip_gradients(self.grads, self.clip)
@@ -54,9 +61,6 @@ class Trainer:
 
         self.optimizer.config["learningRate"] = self.learning_rate(epoch)
         _, (loss,) = self.optimizer.step(feval, self.params)
-        if not math.isfinite(loss):
-            raise TrainingDiverged(f"loss became {loss} at step {self.step_count + 1}; stopping "
-                                   f"(lower --lr or --clip; the last checkpoint is kept)")
         self.step_count += 1
         return loss, self.model.penalty()
 
