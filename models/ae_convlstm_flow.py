@@ -17,6 +17,7 @@ Wiring is written out by hand (a container with two paths that meet at the
 sampler): every stage except the memory runs on the T*B frames at once.
 """
 import nnlite as nn
+from nnlite.checks import check_array
 
 from .blocks import decoder, encoder, flow_regressor, memory
 from .video_predictor import VideoPredictor
@@ -39,6 +40,7 @@ class AEConvLSTMFlow(VideoPredictor, nn.Container):
         return float(self.huber.loss or 0.0)
 
     def updateOutput(self, input):
+        check_array(self, input, (5,), layout="a stacked sequence (T, B, 1, H, W)")
         T, B = input.shape[:2]
         x = self.enc.forward(input.reshape((T * B,) + input.shape[2:]))
         m = self.memory.forward(x.reshape((T, B) + x.shape[1:]))

@@ -4,11 +4,16 @@ The CuPy run is skipped cleanly when CuPy or a CUDA device is missing.
 """
 import numpy
 import pytest
+from threadpoolctl import threadpool_limits
 
 import nnlite
 from nnlite import backend
 
 _BACKENDS = ["numpy", "cupy"]
+
+# The tests multiply tiny matrices: BLAS threads only add start-up cost there, and with
+# a busy second core they made the suite several times slower.
+threadpool_limits(1)
 
 
 @pytest.fixture(params=_BACKENDS)
