@@ -65,8 +65,9 @@ class Trainer:
         return loss, self.model.penalty()
 
     def state(self, extra=None):
-        """Everything needed to resume: model, optimizer state, step counter, extras."""
-        state = {"model": self.model, "optim": self.optimizer.state_dict(), "step": self.step_count}
+        """Everything needed to resume: model, optimizer state, step counter, RNG state, extras."""
+        state = {"model": self.model, "optim": self.optimizer.state_dict(), "step": self.step_count,
+                 "rng": nn.getRNGState()}
         state.update(extra or {})
         return state
 
@@ -85,4 +86,5 @@ class Trainer:
         trainer = cls(model, **kwargs)
         trainer.optimizer.load_state_dict(ckpt["optim"])  # its arrays follow the parameters' device
         trainer.step_count = int(ckpt["step"])
+        nn.setRNGState(ckpt["rng"])
         return trainer, ckpt

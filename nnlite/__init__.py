@@ -5,7 +5,7 @@
 """
 from . import backend, init, jacobian
 from .activations import Tanh
-from .backend import get_xp, gpu_available, manualSeed, to_device, to_numpy
+from .backend import get_xp, getRNGState, gpu_available, manualSeed, setRNGState, to_device, to_numpy
 from .containers import Container, Sequential
 from .criterions import Criterion, MSECriterion
 from .linear import Linear

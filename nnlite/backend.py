@@ -7,6 +7,8 @@ the two libraries (scatter-add, moving arrays between devices) live here.
 
 CuPy is optional: ``import nnlite`` works without it, and ``cupy`` is ``None``.
 """
+import json
+
 import numpy
 
 try:  # CuPy is an optional extra (``pip install nnlite[gpu]``).
@@ -28,6 +30,16 @@ def manualSeed(seed):
 def host_rng():
     """The NumPy generator behind parameter initialisation (always on the host)."""
     return _rng
+
+
+def getRNGState():
+    """The state of ``host_rng()`` as a JSON string (for checkpoints; Torch's ``getRNGState``)."""
+    return json.dumps(_rng.bit_generator.state)
+
+
+def setRNGState(state):
+    """Restore a state returned by ``getRNGState``."""
+    _rng.bit_generator.state = json.loads(state)
 
 
 def gpu_available():

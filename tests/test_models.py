@@ -97,9 +97,11 @@ def test_a_resumed_trainer_continues_exactly(tmp_path):
     trainer = Trainer(model, lr=1e-3)
     trainer.step(first)
     trainer.save(tmp_path / "ckpt.h5")
+    rng_at_save = nn.getRNGState()
     loss, _ = trainer.step(second)
+    nn.manualSeed(99)
     resumed, ckpt = Trainer.resume(tmp_path / "ckpt.h5", lr=1e-3)
-    assert ckpt["step"] == 1
+    assert ckpt["step"] == 1 and nn.getRNGState() == rng_at_save
     assert resumed.step(second)[0] == loss and resumed.step_count == 2
     numpy.testing.assert_array_equal(resumed.params, trainer.params)
 

@@ -108,3 +108,12 @@ def test_jacobian_tester_catches_a_wrong_gradient(rng):
 def test_update_parameters_jacobian(rng):
     m = mlp().double()
     assert nn.jacobian.testJacobianUpdateParameters(m, rng.standard_normal((2, 3)), m[2].weight) < 1e-6
+
+
+def test_rng_state_round_trip_repeats_the_initialisation():
+    nn.manualSeed(3)
+    state = nn.getRNGState()
+    first = nn.Linear(4, 4).weight.copy()
+    nn.Linear(4, 4)  # moves the generator on
+    nn.setRNGState(state)
+    numpy.testing.assert_array_equal(nn.Linear(4, 4).weight, first)
