@@ -51,10 +51,12 @@ class AbstractLSTM(AbstractRecurrent):
 
     A subclass writes ``_input_preactivation(x, fresh)`` (a list of T arrays
     (B, 4, out, ...), one map over all steps at once), ``_hidden_preactivation(h)``,
-    ``_input_backward(t, x_t, dA, fresh, need_input, scale)`` and
-    ``_hidden_backward(h_prev, dA, need_input, scale)``: each returns the gradient
-    of its map's input when ``need_input`` and, unless ``scale`` is None,
-    accumulates its parameter gradients. ``fresh`` is True when the sequence starts
+    ``_input_backward(x, dA, fresh, need_input, scale)`` (all T steps at once: the
+    input map does not feed the recurrence, so its backward waits until the reverse
+    pass has produced every ``dA_t`` and then costs one GEMM for ``dx`` and one for
+    ``dWx``) and ``_hidden_backward(h_prev, dA, need_input, scale)`` (per step): each
+    returns the gradient of its map's input when ``need_input`` and, unless
+    ``scale`` is None, accumulates its parameter gradients. ``fresh`` is True when the sequence starts
     from no state at all (``UntiedConvLSTM`` then runs its own first step).
     """
     parameter_names = ("weight", "bias", "weightHidden")
@@ -101,7 +103,7 @@ class AbstractLSTM(AbstractRecurrent):
         x, H, fresh = k["x"], k["h"], k["fresh"]
         xp = get_xp(x)
         p = self.weightPeephole
-        dX = xp.empty_like(x) if need_input else None
+        dA_all = xp.empty((x.shape[0],) + k["gates"][0].shape, dtype=x.dtype)
         dh_next = dc_next = None
         for t in range(x.shape[0] - 1, -1, -1):
             a = k["gates"][t]
@@ -110,7 +112,7 @@ class AbstractLSTM(AbstractRecurrent):
             c_prev = k["c"][t - 1] if t else k["c0"]
             h_prev = H[t - 1] if t else k["h0"]
             dh = gy[t] if dh_next is None else gy[t] + dh_next
-            dA = xp.empty_like(a)
+            dA = dA_all[t]
             xp.multiply(dh * tc, o * (1 - o), out=dA[:, 3])
             dc = dh * o * (1 - tc * tc)
             if dc_next is not None:
@@ -125,9 +127,6 @@ class AbstractLSTM(AbstractRecurrent):
                 xp.multiply(dc * c_prev, f * (1 - f), out=dA[:, 1])
             if p is not None and scale is not None:
                 self._acc_peephole(dA, c_prev, c, scale)
-            dx = self._input_backward(t, x[t], dA, fresh, need_input, scale)
-            if need_input:
-                dX[t] = dx
             # at t = 0 the state gradients are only wanted for a user-set h0, c0
             want_dh = t > 0 or (need_input and k["user_h"])
             want_dc = t > 0 or (need_input and k["user_c"])
@@ -139,6 +138,7 @@ class AbstractLSTM(AbstractRecurrent):
                 dc_next = dc * f
                 if p is not None:
                     dc_next += dA[:, 0] * p[0] + dA[:, 1] * p[1]
+        dX = self._input_backward(x, dA_all, fresh, need_input, scale)
         if need_input:
             self._write_initial_gradients(dh_next, dc_next)
         return dX

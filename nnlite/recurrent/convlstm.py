@@ -41,16 +41,17 @@ class ConvLSTM(AbstractLSTM):
     ``km`` must be odd so the hidden convolution keeps that size.
 
     Cost: the input convolution of all T steps is one im2col + GEMM over T B
-    frames (it does not depend on the recurrence); the hidden convolution is one
-    GEMM per step, skipped at step 0 when h0 is the default zero. Backward
-    recomputes each step's im2col rather than keeping it.
+    frames (it does not depend on the recurrence), forward and backward; the
+    hidden convolution is one GEMM per step, skipped at step 0 when h0 is the
+    default zero. Backward recomputes the im2col buffers rather than keeping them.
 
-    Memory (measured once with tracemalloc, NumPy, float32): forward + backward
-    over 10 steps of ConvLSTM(16, 64, 10, 7, 7) at batch 16 on 32x32 frames peaks
-    at 730 MiB above the inputs. The forward peaks at 650 MiB, mostly the
-    transient im2col of all 160 input frames (490 MiB) and the gate array (160
-    MiB); 280 MiB stay cached for backward (gates, c_t, tanh(c_t)), and backward
-    adds one step's transient hidden im2col and its gradient buffers.
+    Memory (measured with tracemalloc, NumPy, float32): forward + backward over 10
+    steps of ConvLSTM(16, 64, 10, 7, 7) at batch 16 on 32x32 frames peaks at
+    1,100 MiB above the inputs. The forward peaks at 650 MiB, mostly the transient
+    im2col of all 160 input frames (490 MiB) and the gate array (160 MiB); 280 MiB
+    stay cached for backward (gates, c_t, tanh(c_t)). Backward adds the gate
+    gradients of all steps (160 MiB, so that the input convolution's backward is
+    one GEMM over all frames instead of ten) and that GEMM's transient im2col.
     """
     step_ndim = 3
     step_layout = "(C, H, W)"
@@ -100,9 +101,16 @@ class ConvLSTM(AbstractLSTM):
         """(B, n, out, H, W) -> (B, n out, H, W): the layout of the convolution's output."""
         return dA.reshape((dA.shape[0], -1) + dA.shape[3:])
 
-    def _input_backward(self, t, x_t, dA, fresh, need_input, scale):
-        return _conv_backward(x_t, self._fold_gates(dA), self.weight, self.gradWeight, self.gradBias,
-                              self.stride, self.kc // 2, need_input, scale)
+    def _input_backward(self, x, dA, fresh, need_input, scale):
+        return self._tied_input_backward(x, dA, need_input, scale)
+
+    def _tied_input_backward(self, x, dA, need_input, scale):
+        """The input convolution's backward over all T B frames of ``x`` (T, B, C, H, W) at once."""
+        T, B = x.shape[:2]
+        dx = _conv_backward(x.reshape((T * B,) + x.shape[2:]),
+                            self._fold_gates(dA.reshape((T * B,) + dA.shape[2:])), self.weight,
+                            self.gradWeight, self.gradBias, self.stride, self.kc // 2, need_input, scale)
+        return dx.reshape(x.shape) if need_input else None
 
     def _hidden_backward(self, h_prev, dA, need_input, scale):
         return _conv_backward(h_prev, self._fold_gates(dA), self.weightHidden,
@@ -155,9 +163,16 @@ class UntiedConvLSTM(ConvLSTM):
         a0[:, 2:] = p[:, 1:]
         return [a0] + rest
 
-    def _input_backward(self, t, x_t, dA, fresh, need_input, scale):
-        if not (fresh and t == 0):
-            return super()._input_backward(t, x_t, dA, fresh, need_input, scale)
-        d = get_xp(dA).concatenate([dA[:, :1], dA[:, 2:]], axis=1)
-        return _conv_backward(x_t, self._fold_gates(d), self.weightFirst, self.gradWeightFirst,
-                              self.gradBiasFirst, self.stride, self.kc // 2, need_input, scale)
+    def _input_backward(self, x, dA, fresh, need_input, scale):
+        if not fresh:
+            return self._tied_input_backward(x, dA, need_input, scale)
+        xp = get_xp(dA)
+        d0 = xp.concatenate([dA[0, :, :1], dA[0, :, 2:]], axis=1)
+        dx0 = _conv_backward(x[0], self._fold_gates(d0), self.weightFirst, self.gradWeightFirst,
+                             self.gradBiasFirst, self.stride, self.kc // 2, need_input, scale)
+        dx = None
+        if x.shape[0] > 1:
+            dx = self._tied_input_backward(x[1:], dA[1:], need_input, scale)
+        if not need_input:
+            return None
+        return dx0[None] if dx is None else xp.concatenate([dx0[None], dx])

@@ -69,9 +69,11 @@ class LSTM(AbstractLSTM):
     def _hidden_preactivation(self, h):
         return h @ self.weightHidden.T
 
-    def _input_backward(self, t, x_t, dA, fresh, need_input, scale):
-        return _linear_backward(x_t, dA.reshape(dA.shape[0], -1), self.weight, self.gradWeight,
-                                self.gradBias, need_input, scale)
+    def _input_backward(self, x, dA, fresh, need_input, scale):
+        T, B = x.shape[:2]
+        dx = _linear_backward(x.reshape(T * B, -1), dA.reshape(T * B, -1), self.weight,
+                              self.gradWeight, self.gradBias, need_input, scale)
+        return dx.reshape(x.shape) if need_input else None
 
     def _hidden_backward(self, h_prev, dA, need_input, scale):
         return _linear_backward(h_prev, dA.reshape(dA.shape[0], -1), self.weightHidden,
