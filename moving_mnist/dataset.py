@@ -11,9 +11,10 @@ import hashlib
 import json
 import numbers
 import os
-import tempfile
 
 import numpy as np
+
+from nnlite.atomic import atomic_path
 
 from .digits import embedded_digits, load_mnist
 from .generator import MovingMNIST, check_positive_int
@@ -75,14 +76,8 @@ def _fingerprint(images, labels):
 def _write_atomically(path, **arrays):
     """Write an ``.npz`` to a temporary file beside ``path``, then rename it into place."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
 
 
 def _load_cached(path, n, generator):

@@ -3,26 +3,22 @@
 ``import nnlite as nn`` and use Torch's names: ``nn.Sequential``,
 ``nn.SpatialConvolution``, ``nn.MSECriterion``, ``nn.optim.rmsprop``, ...
 """
-from . import backend, init, jacobian
-from .activations import Tanh
+from . import backend, init, jacobian, optim, visual
+from .activations import Clamp, ReLU, Sigmoid, Sqrt, Square, Tanh
 from .backend import get_xp, getRNGState, gpu_available, manualSeed, setRNGState, to_device, to_numpy
-from .containers import Container, Sequential
-from .criterions import Criterion, MSECriterion
+from .containers import ConcatTable, Container, ParallelTable, Sequential
+from .conv import SpatialConvolution
+from .criterions import (BCECriterion, ClassNLLCriterion, Criterion, CrossEntropyCriterion,
+                         MSECriterion, SequencerCriterion)
+from .flow import BilinearSampler, GridGenerator, HuberPenalty
 from .linear import Linear
 from .module import Module
-
-__version__ = "0.1.0"
-from .flow import BilinearSampler, GridGenerator, HuberPenalty
-from . import visual
-from .activations import Clamp, ReLU, Sigmoid, Sqrt, Square
-from .conv import SpatialConvolution
 from .pooling import SpatialMaxPooling, SpatialUpSamplingNearest
+from .recurrent import LSTM, AbstractRecurrent, ConvLSTM, Sequencer, UntiedConvLSTM
 from .scale import CMul, Mul
+from .serialization import load, save
 from .shape import Reshape, Transpose, View
-from .containers import ConcatTable, ParallelTable
 from .tables import (CAddTable, CMulTable, FlattenTable, Identity, JoinTable, NarrowTable,
                      SelectTable, SplitTable)
-from .criterions import BCECriterion, ClassNLLCriterion, CrossEntropyCriterion, SequencerCriterion
-from . import optim
-from .serialization import load, save
-from .recurrent import AbstractRecurrent, ConvLSTM, LSTM, Sequencer, UntiedConvLSTM
+
+__version__ = "0.1.0"

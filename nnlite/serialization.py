@@ -48,10 +48,10 @@ a file that is not HDF5 or a damaged/truncated one raises ``ValueError`` with th
 import importlib
 import json
 import os
-import secrets
 
 import h5py
 
+from .atomic import atomic_path
 from .backend import data_key, get_xp, is_array, is_cupy, to_numpy
 from .criterions import Criterion
 from .module import Module
@@ -284,20 +284,9 @@ class _Writer:
 def save(path, obj):
     """Write ``obj`` (a module, criterion, or nested dicts/lists of them, arrays and plain
     values) to the HDF5 file ``path`` atomically; see the module docstring for the format."""
-    path = os.fspath(path)
     writer = _Writer(obj)  # every TypeError comes here, before any file is created
-    folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # mode follows umask
-    try:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            writer.write(f)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        writer.write(f)
 
 
 # -------------------------------------------------------------------------- loading

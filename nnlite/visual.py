@@ -4,11 +4,10 @@ Works on NumPy and CuPy arrays (the math runs where the array lives; the result
 comes back to the host as a NumPy ``uint8`` array). PNG files are written with
 ``zlib`` and ``struct`` only, so no imaging library is needed.
 """
-import os
 import struct
-import tempfile
 import zlib
 
+from .atomic import atomic_path
 from .backend import get_xp, is_array, to_numpy
 from .checks import check_array, check_finite, check_size
 
@@ -118,15 +117,8 @@ def write_png(path, image):
            + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0))
            + _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
            + _png_chunk(b"IEND", b""))
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(png)
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(png)
     return path
 
 
