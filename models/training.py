@@ -86,5 +86,6 @@ class Trainer:
         trainer = cls(model, **kwargs)
         trainer.optimizer.load_state_dict(ckpt["optim"])  # its arrays follow the parameters' device
         trainer.step_count = int(ckpt["step"])
-        nn.setRNGState(ckpt["rng"])
+        if "rng" in ckpt:  # checkpoints from before the RNG state was saved carry none
+            nn.setRNGState(ckpt["rng"])
         return trainer, ckpt
