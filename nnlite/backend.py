@@ -18,6 +18,10 @@ except ImportError:  # pragma: no cover - depends on the machine
     cupy = None
     cupyx = None
 
+#: The namespace of host arrays, for code that works on the CPU by design whatever the
+#: modules' backend: the Jacobian tester's float64 matrices, serialization's buffers.
+host_xp = numpy
+
 _rng = numpy.random.default_rng(0)
 
 

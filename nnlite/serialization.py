@@ -52,7 +52,7 @@ import os
 import h5py
 
 from .atomic import atomic_path
-from .backend import data_key, get_xp, is_array, is_cupy, to_numpy
+from .backend import data_key, get_xp, host_xp, is_array, is_cupy, to_numpy
 from .criterions import Criterion
 from .module import Module
 
@@ -234,7 +234,7 @@ class _Writer:
         if self.blocks:
             shared = f.create_group("shared")
             for index, (dtype, length, members) in enumerate(self.blocks):
-                host = get_xp().zeros(length, dtype=dtype)  # get_xp() of no array: NumPy
+                host = host_xp.zeros(length, dtype=dtype)
                 for a in members:
                     _, offset, strides = self.views[data_key(a)]
                     _view(host, offset, a.shape, strides)[...] = to_numpy(a)
