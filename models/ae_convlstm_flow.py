@@ -18,6 +18,7 @@ sampler): every stage except the memory runs on the T*B frames at once.
 """
 import nnlite as nn
 from nnlite.checks import check_array
+from nnlite.recurrent import fold_time, unfold_time
 
 from .blocks import decoder, encoder, flow_regressor, memory
 from .video_predictor import VideoPredictor
@@ -41,13 +42,13 @@ class AEConvLSTMFlow(VideoPredictor, nn.Container):
 
     def updateOutput(self, input):
         check_array(self, input, (5,), layout="a stacked sequence (T, B, 1, H, W)")
-        T, B = input.shape[:2]
-        x = self.enc.forward(input.reshape((T * B,) + input.shape[2:]))
-        m = self.memory.forward(x.reshape((T, B) + x.shape[1:]))
-        flow = self.huber.forward(self.theta.forward(m.reshape((T * B,) + m.shape[2:])))
+        T = input.shape[0]
+        x = self.enc.forward(fold_time(input))
+        m = self.memory.forward(unfold_time(x, T))
+        flow = self.huber.forward(self.theta.forward(fold_time(m)))
         grid = self.grid.forward(flow)
         y = self.dec.forward(self.sampler.forward([x, grid]))
-        self.output = y.reshape((T, B) + y.shape[1:])
+        self.output = unfold_time(y, T)
         return self.output
 
     def _backward(self, input, gradOutput, scale, params):
@@ -55,17 +56,16 @@ class AEConvLSTMFlow(VideoPredictor, nn.Container):
         def step(module, x, g):
             return module.backward(x, g, scale) if params else module.updateGradInput(x, g)
 
-        T, B = input.shape[:2]
-        frames = input.reshape((T * B,) + input.shape[2:])
+        T = input.shape[0]
         x, flow, grid = self.enc.output, self.theta.output, self.grid.output
-        g = step(self.dec, self.sampler.output, gradOutput.reshape((T * B,) + gradOutput.shape[2:]))
+        g = step(self.dec, self.sampler.output, fold_time(gradOutput))
         g_x, g_grid = step(self.sampler, [x, grid], g)
         g_flow = step(self.huber, flow, step(self.grid, flow, g_grid))
         m = self.memory.output
-        g_m = step(self.theta, m.reshape((T * B,) + m.shape[2:]), g_flow)
-        g_mem_in = step(self.memory, x.reshape((T, B) + x.shape[1:]), g_m.reshape(m.shape))
-        g_x = g_x + g_mem_in.reshape(g_x.shape)
-        g_in = step(self.enc, frames, g_x)
+        g_m = step(self.theta, fold_time(m), g_flow)
+        g_mem_in = step(self.memory, unfold_time(x, T), unfold_time(g_m, T))
+        g_x = g_x + fold_time(g_mem_in)
+        g_in = step(self.enc, fold_time(input), g_x)
         self.gradInput = g_in.reshape(input.shape)
         return self.gradInput
 

@@ -15,6 +15,16 @@ from ..module import Module
 REMEMBER_MODES = ("both", "train", "eval", "neither")
 
 
+def fold_time(a):
+    """(T, B, ...) -> (T B, ...): every step of a sequence as one batch (a view)."""
+    return a.reshape((a.shape[0] * a.shape[1],) + a.shape[2:])
+
+
+def unfold_time(a, T):
+    """(T B, ...) -> (T, B, ...): the inverse of ``fold_time`` for a sequence of T steps."""
+    return a.reshape((T, -1) + a.shape[1:])
+
+
 def sigmoid_(a):
     """In place: ``a = sigmoid(a)``, written as ``(1 + tanh(a / 2)) / 2`` (never overflows)."""
     xp = get_xp(a)

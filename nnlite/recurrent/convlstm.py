@@ -3,6 +3,7 @@ from .. import init
 from ..backend import get_xp, new_parameter
 from ..checks import check_int
 from ..conv_ops import conv2d, conv2d_acc_grad_params, conv2d_grad_input, out_size
+from .base import fold_time, unfold_time
 from .cell import AbstractLSTM
 
 
@@ -88,9 +89,8 @@ class ConvLSTM(AbstractLSTM):
         return y.reshape((y.shape[0], blocks, self.outputSize) + y.shape[2:])
 
     def _input_preactivation(self, x, fresh):
-        T, B = x.shape[:2]
-        y = self._input_conv(x.reshape((T * B,) + x.shape[2:]), self.weight, self.bias, 4)
-        return list(y.reshape((T, B) + y.shape[1:]))
+        y = self._input_conv(fold_time(x), self.weight, self.bias, 4)
+        return list(unfold_time(y, x.shape[0]))
 
     def _hidden_preactivation(self, h):
         pm = self.km // 2
@@ -106,9 +106,7 @@ class ConvLSTM(AbstractLSTM):
 
     def _tied_input_backward(self, x, dA, need_input, scale):
         """The input convolution's backward over all T B frames of ``x`` (T, B, C, H, W) at once."""
-        T, B = x.shape[:2]
-        dx = _conv_backward(x.reshape((T * B,) + x.shape[2:]),
-                            self._fold_gates(dA.reshape((T * B,) + dA.shape[2:])), self.weight,
+        dx = _conv_backward(fold_time(x), self._fold_gates(fold_time(dA)), self.weight,
                             self.gradWeight, self.gradBias, self.stride, self.kc // 2, need_input, scale)
         return dx.reshape(x.shape) if need_input else None
 

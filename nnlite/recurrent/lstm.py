@@ -2,6 +2,7 @@
 from .. import init
 from ..backend import new_parameter
 from ..checks import check_int
+from .base import fold_time
 from .cell import AbstractLSTM
 
 
@@ -61,17 +62,15 @@ class LSTM(AbstractLSTM):
         return (x.shape[1], self.outputSize)
 
     def _input_preactivation(self, x, fresh):
-        T, B = x.shape[:2]
-        y = x.reshape(T * B, self.inputSize) @ self.weight.T
+        y = fold_time(x) @ self.weight.T
         y += self.bias
-        return list(y.reshape(T, B, 4, self.outputSize))
+        return list(y.reshape(x.shape[:2] + (4, self.outputSize)))
 
     def _hidden_preactivation(self, h):
         return h @ self.weightHidden.T
 
     def _input_backward(self, x, dA, fresh, need_input, scale):
-        T, B = x.shape[:2]
-        dx = _linear_backward(x.reshape(T * B, -1), dA.reshape(T * B, -1), self.weight,
+        dx = _linear_backward(fold_time(x), dA.reshape(-1, 4 * self.outputSize), self.weight,
                               self.gradWeight, self.gradBias, need_input, scale)
         return dx.reshape(x.shape) if need_input else None
 

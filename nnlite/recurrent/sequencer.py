@@ -2,7 +2,7 @@
 from ..backend import get_xp, is_array
 from ..checks import check_array, check_same_structure, check_table
 from ..containers import Container, child_call
-from .base import REMEMBER_MODES, AbstractRecurrent
+from .base import REMEMBER_MODES, AbstractRecurrent, fold_time, unfold_time
 
 
 def takes_sequences(module):
@@ -101,12 +101,11 @@ class Sequencer(Container):
                 raise ValueError(f"{who}: {what} is an empty sequence (T = 0)")
             stacked = seq
         T = len(seq)
-        fold = (lambda a: a.reshape((T * a.shape[1],) + a.shape[2:])) if self.batched else (lambda a: a)
-        return _map_leaves(fold, stacked), T, isinstance(seq, (list, tuple))
+        folded = _map_leaves(fold_time, stacked) if self.batched else stacked
+        return folded, T, isinstance(seq, (list, tuple))
 
     def _unfold(self, y, T, was_list):
-        unfold = (lambda a: a.reshape((T, -1) + a.shape[1:])) if self.batched else (lambda a: a)
-        stacked = _map_leaves(unfold, y)
+        stacked = _map_leaves(lambda a: unfold_time(a, T), y) if self.batched else y
         return [_step(stacked, t) for t in range(T)] if was_list else stacked
 
     # ---------------------------------------------------------------- compute
