@@ -33,6 +33,8 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--seq-len", type=int, default=11)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-decay", type=float, default=0.9, help="learning-rate factor every --lr-decay-every epochs")
+    p.add_argument("--lr-decay-every", type=int, default=5, help="epochs between learning-rate decays")
     p.add_argument("--n-train", type=int, default=10000)
     p.add_argument("--n-test", type=int, default=300)
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
@@ -42,7 +44,8 @@ def parse_args(argv=None):
 
 def shared_flags(args):
     return ["--batch-size", str(args.batch_size), "--seq-len", str(args.seq_len),
-            "--lr", str(args.lr), "--n-train", str(args.n_train), "--n-val", "50",
+            "--lr", str(args.lr), "--lr-decay", str(args.lr_decay),
+            "--lr-decay-every", str(args.lr_decay_every), "--n-train", str(args.n_train), "--n-val", "50",
             "--n-test", str(args.n_test), "--seed", str(args.seed), "--backend", args.backend,
             "--log-every", "10"]
 
@@ -67,7 +70,8 @@ def markdown(results, args, command):
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"backend {args.backend}; date {time.strftime('%Y-%m-%d')}.  ",
         f"Shared configuration: {args.iterations} RMSprop steps of {args.batch_size} sequences "
-        f"of {args.seq_len} frames, learning rate {args.lr}, clip 50, BCE loss, embedded digits, "
+        f"of {args.seq_len} frames from {args.n_train} training sequences, learning rate {args.lr} "
+        f"(x{args.lr_decay} every {args.lr_decay_every} epochs), clip 50, BCE loss, embedded digits, "
         f"seed {args.seed}; test error on {results[args.models[0]]['sequences']} test sequences: "
         "the next frame after 10 inputs.",
         "",

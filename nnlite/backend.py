@@ -8,6 +8,7 @@ the two libraries (scatter-add, moving arrays between devices) live here.
 CuPy is optional: ``import nnlite`` works without it, and ``cupy`` is ``None``.
 """
 import json
+import threading
 
 import numpy
 
@@ -124,3 +125,31 @@ def data_key(a):
 def new_parameter(*shape):
     """A zeroed float32 host array: where every parameter and gradient starts (as in Torch)."""
     return numpy.zeros(shape, dtype=numpy.float32)
+
+
+_scratch = threading.local()
+
+
+def scratch(xp, n, dtype):
+    """A flat work array of ``n`` elements, reused from call to call (Torch's ``finput``
+    buffers of SpatialConvolutionMM, shared as cunn shares its columns buffer).
+
+    One buffer is kept per thread, array namespace, device and dtype, and grows to the
+    largest ``n`` asked for; the caller gets a prefix view and must be done with it
+    before the next ``scratch`` call. Why: a fresh large NumPy array is fresh pages from
+    the kernel, and zeroing those cost a quarter of the paper's training step
+    (``benchmarks/RESULTS.md``). ``free_scratch()`` gives the memory back.
+    """
+    device = xp.cuda.Device().id if xp is cupy else None
+    key = (xp.__name__, device, numpy.dtype(dtype).str)
+    store = _scratch.__dict__.setdefault("arrays", {})
+    a = store.get(key)
+    if a is None or a.size < n:
+        store.pop(key, None)  # free the old buffer before allocating the larger one
+        a = store[key] = xp.empty(n, dtype=dtype)
+    return a[:n]
+
+
+def free_scratch():
+    """Drop this thread's ``scratch`` buffers."""
+    _scratch.__dict__.pop("arrays", None)

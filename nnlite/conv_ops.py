@@ -28,8 +28,22 @@ im2col buffer would have C kH kW rows; this path's buffers have F kH kW:
 
 The Python loops run over the kH kW kernel offsets only; each step is a
 vectorised slice over batch, channels and pixels.
+
+**Work buffers.** Both paths build a buffer (the columns, or the partial maps Z
+and G) far larger than input or output: 205 MB per step for the paper's 64 -> 256
+7x7 hidden convolution at batch 16. The buffer comes from ``backend.scratch``, so
+it is allocated once and reused, and a batch whose buffer would exceed
+``WORK_ELEMENTS`` is processed in chunks of frames (one GEMM per chunk, written
+straight into its columns of the output). Memory stays bounded whatever the batch,
+and every chunk's GEMM is still thousands of columns wide.
 """
-from .backend import get_xp
+import math
+
+from .backend import get_xp, scratch
+
+#: Elements of the largest work buffer one convolution call uses (128 MiB in float32);
+#: a batch that needs more is split into chunks of frames.
+WORK_ELEMENTS = 1 << 25
 
 
 def out_size(n, k, stride, pad):
@@ -58,8 +72,16 @@ def from_channel_major(a):
     return get_xp(a).ascontiguousarray(a.transpose(1, 0, 2, 3))
 
 
+def batch_chunks(B, per_item):
+    """Split B frames into equal chunks whose work buffers hold at most ``WORK_ELEMENTS``
+    (``per_item`` elements per frame; a single frame is never split)."""
+    n_chunks = math.ceil(B * per_item / WORK_ELEMENTS)
+    size = max(1, math.ceil(B / max(1, min(B, n_chunks))))
+    return [(b, min(b + size, B)) for b in range(0, B, size)]
+
+
 def im2col(x, kH, kW, dH, dW, padH, padW):
-    """(B, C, H, W) -> (C kH kW, B Ho Wo): one strided view, one copy."""
+    """(B, C, H, W) -> (C kH kW, B Ho Wo) columns in a scratch buffer: one strided view, one copy."""
     xp = get_xp(x)
     B, C, H, W = x.shape
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
@@ -67,11 +89,13 @@ def im2col(x, kH, kW, dH, dW, padH, padW):
     s0, s1, s2, s3 = xpd.strides
     windows = xp.lib.stride_tricks.as_strided(
         xpd, shape=(C, kH, kW, B, Ho, Wo), strides=(s1, s2, s3, s0, s2 * dH, s3 * dW))
-    return windows.reshape(C * kH * kW, B * Ho * Wo)
+    cols = scratch(xp, C * kH * kW * B * Ho * Wo, x.dtype).reshape(C * kH * kW, B * Ho * Wo)
+    xp.copyto(cols.reshape(windows.shape), windows)
+    return cols
 
 
 def col2im(cols, B, C, H, W, kH, kW, dH, dW, padH, padW):
-    """Adjoint of ``im2col``: (C kH kW, B Ho Wo) -> (B, C, H, W), summing overlaps."""
+    """Adjoint of ``im2col``: (C kH kW, B Ho Wo) -> (C, B, H, W) (a view), summing overlaps."""
     xp = get_xp(cols)
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
     c6 = cols.reshape(C, kH, kW, B, Ho, Wo)
@@ -79,7 +103,7 @@ def col2im(cols, B, C, H, W, kH, kW, dH, dW, padH, padW):
     for i in range(kH):
         for j in range(kW):
             gpad[:, :, i:i + dH * (Ho - 1) + 1:dH, j:j + dW * (Wo - 1) + 1:dW] += c6[:, i, j]
-    return from_channel_major(gpad[:, :, padH:padH + H, padW:padW + W])
+    return gpad[:, :, padH:padH + H, padW:padW + W]
 
 
 def _output_side(weight, dH, dW):
@@ -94,10 +118,11 @@ def _shifted_weight(weight):
 
 
 def _expand(gy, kH, kW, Hp, Wp):
-    """G (F kH kW, B Hp Wp): ``G[(f, i, j), (b, p + i, q + j)] = gy[b, f, p, q]``."""
+    """G (F kH kW, B Hp Wp) in a scratch buffer: ``G[(f, i, j), (b, p + i, q + j)] = gy[b, f, p, q]``."""
     xp = get_xp(gy)
     B, F, Ho, Wo = gy.shape
-    G = xp.zeros((F, kH, kW, B, Hp, Wp), dtype=gy.dtype)
+    G = scratch(xp, F * kH * kW * B * Hp * Wp, gy.dtype).reshape(F, kH, kW, B, Hp, Wp)
+    G.fill(0)
     gf = gy.transpose(1, 0, 2, 3)
     for i in range(kH):
         for j in range(kW):
@@ -111,44 +136,66 @@ def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0):
     B, C, H, W = x.shape
     F, _, kH, kW = weight.shape
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
+    L = Ho * Wo
+    y = xp.empty((F, B * L), dtype=x.dtype)
     if _output_side(weight, dH, dW):
-        xpd = pad2d(x, padH, padW)
-        Hp, Wp = xpd.shape[2:]
-        Z = (_shifted_weight(weight) @ to_channel_major(xpd)).reshape(F, kH, kW, B, Hp, Wp)
-        y = xp.zeros((F, B, Ho, Wo), dtype=x.dtype)
-        for i in range(kH):
-            for j in range(kW):
-                y += Z[:, i, j, :, i:i + Ho, j:j + Wo]
+        Hp, Wp = H + 2 * padH, W + 2 * padW
+        Wr = _shifted_weight(weight)
+        for b0, b1 in batch_chunks(B, F * kH * kW * Hp * Wp):
+            xc = to_channel_major(pad2d(x[b0:b1], padH, padW))
+            Z = scratch(xp, Wr.shape[0] * xc.shape[1], x.dtype).reshape(Wr.shape[0], -1)
+            Z = xp.matmul(Wr, xc, out=Z).reshape(F, kH, kW, b1 - b0, Hp, Wp)
+            yc = y[:, b0 * L:b1 * L].reshape(F, b1 - b0, Ho, Wo)
+            yc[...] = Z[:, 0, 0, :, :Ho, :Wo]
+            for k in range(1, kH * kW):
+                i, j = divmod(k, kW)
+                yc += Z[:, i, j, :, i:i + Ho, j:j + Wo]
     else:
-        y = weight.reshape(F, -1) @ im2col(x, kH, kW, dH, dW, padH, padW)
+        W2 = weight.reshape(F, -1)
+        for b0, b1 in batch_chunks(B, C * kH * kW * L):
+            xp.matmul(W2, im2col(x[b0:b1], kH, kW, dH, dW, padH, padW), out=y[:, b0 * L:b1 * L])
     if bias is not None:
-        y = y.reshape(F, -1)
         y += bias.reshape(F, 1)
     return from_channel_major(y.reshape(F, B, Ho, Wo))
 
 
 def conv2d_grad_input(gy, weight, input_shape, dH=1, dW=1, padH=0, padW=0):
     """dL/dx for ``conv2d`` given gy = dL/dy."""
+    xp = get_xp(gy)
     B, C, H, W = input_shape
     F, _, kH, kW = weight.shape
+    gx = xp.empty(input_shape, dtype=gy.dtype)
     if _output_side(weight, dH, dW):
         Hp, Wp = H + 2 * padH, W + 2 * padW
-        gxc = (_shifted_weight(weight).T @ _expand(gy, kH, kW, Hp, Wp)).reshape(C, B, Hp, Wp)
-        return from_channel_major(gxc[:, :, padH:padH + H, padW:padW + W])
-    gcols = weight.reshape(F, -1).T @ to_channel_major(gy)
-    return col2im(gcols, B, C, H, W, kH, kW, dH, dW, padH, padW)
+        WrT = _shifted_weight(weight).T
+        for b0, b1 in batch_chunks(B, F * kH * kW * Hp * Wp):
+            gxc = (WrT @ _expand(gy[b0:b1], kH, kW, Hp, Wp)).reshape(C, b1 - b0, Hp, Wp)
+            gx[b0:b1] = gxc[:, :, padH:padH + H, padW:padW + W].transpose(1, 0, 2, 3)
+        return gx
+    W2T = weight.reshape(F, -1).T
+    L = gy.shape[2] * gy.shape[3]
+    for b0, b1 in batch_chunks(B, C * kH * kW * L):
+        gcols = scratch(xp, W2T.shape[0] * (b1 - b0) * L, gy.dtype).reshape(W2T.shape[0], -1)
+        xp.matmul(W2T, to_channel_major(gy[b0:b1]), out=gcols)
+        gx[b0:b1] = col2im(gcols, b1 - b0, C, H, W, kH, kW, dH, dW, padH, padW).transpose(1, 0, 2, 3)
+    return gx
 
 
 def conv2d_acc_grad_params(x, gy, gradWeight, gradBias, scale=1.0, dH=1, dW=1, padH=0, padW=0):
     """Accumulate ``gradWeight += scale * dL/dW`` and ``gradBias += scale * dL/dbias``."""
     F, C, kH, kW = gradWeight.shape
+    B, _, H, W = x.shape
     if _output_side(gradWeight, dH, dW):
-        xpd = pad2d(x, padH, padW)
-        Hp, Wp = xpd.shape[2:]
-        gWr = _expand(gy, kH, kW, Hp, Wp) @ to_channel_major(xpd).T
+        Hp, Wp = H + 2 * padH, W + 2 * padW
+        gWr = 0
+        for b0, b1 in batch_chunks(B, F * kH * kW * Hp * Wp):
+            G = _expand(gy[b0:b1], kH, kW, Hp, Wp)
+            gWr = gWr + G @ to_channel_major(pad2d(x[b0:b1], padH, padW)).T
         gradWeight += scale * gWr.reshape(F, kH, kW, C).transpose(0, 3, 1, 2)
     else:
-        cols = im2col(x, kH, kW, dH, dW, padH, padW)
-        gradWeight += scale * (to_channel_major(gy) @ cols.T).reshape(gradWeight.shape)
+        gW2 = 0
+        for b0, b1 in batch_chunks(B, C * kH * kW * gy.shape[2] * gy.shape[3]):
+            gW2 = gW2 + to_channel_major(gy[b0:b1]) @ im2col(x[b0:b1], kH, kW, dH, dW, padH, padW).T
+        gradWeight += scale * gW2.reshape(gradWeight.shape)
     if gradBias is not None:
         gradBias += scale * gy.sum(axis=(0, 2, 3))

@@ -139,3 +139,39 @@ def test_bad_constructor_arguments_are_errors():
         nn.SpatialConvolution(1, 1, 3, 3, 1, 1, -1)
     with pytest.raises(TypeError, match="nOutputPlane must be an integer"):
         nn.SpatialConvolution(1, 2.5, 3, 3)
+
+
+@pytest.mark.parametrize("g", GEOMETRIES)
+def test_chunked_batches_give_the_same_numbers(xp, rng, g, monkeypatch):
+    """A work buffer too small for the batch splits it into chunks of frames (here one
+    frame each): outputs and gradients are unchanged."""
+    m = on(xp, nn.SpatialConvolution(*g["args"]))
+    x = rand(xp, rng, 3, *g["shape"][1:])
+    y = m.forward(x)
+    gy = rand(xp, rng, *y.shape)
+    whole = [host(a) for a in (y, m.backward(x, gy), m.gradWeight, m.gradBias)]
+    monkeypatch.setattr(nn.conv_ops, "WORK_ELEMENTS", 1)
+    m.zeroGradParameters()
+    y = m.forward(x)
+    chunked = [host(a) for a in (y, m.backward(x, gy), m.gradWeight, m.gradBias)]
+    for a, b in zip(chunked, whole):
+        numpy.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert_jacobian(m, x)
+
+
+def test_batch_chunks_cover_the_batch_in_equal_bounded_pieces(monkeypatch):
+    monkeypatch.setattr(nn.conv_ops, "WORK_ELEMENTS", 100)
+    assert nn.conv_ops.batch_chunks(16, 20) == [(0, 4), (4, 8), (8, 12), (12, 16)]
+    assert nn.conv_ops.batch_chunks(16, 10) == [(0, 8), (8, 16)]
+    assert nn.conv_ops.batch_chunks(3, 500) == [(0, 1), (1, 2), (2, 3)]  # a frame is never split
+    assert nn.conv_ops.batch_chunks(5, 1) == [(0, 5)]
+
+
+def test_scratch_buffer_is_reused_and_grows(xp):
+    a = nn.backend.scratch(xp, 10, "float64")
+    b = nn.backend.scratch(xp, 5, "float64")
+    assert b.size == 5 and nn.backend.data_key(a)[0] == nn.backend.data_key(b)[0]
+    c = nn.backend.scratch(xp, 1000, "float64")
+    assert c.size == 1000
+    assert nn.backend.scratch(xp, 5, "float32").dtype == numpy.float32
+    nn.backend.free_scratch()
