@@ -79,6 +79,7 @@ def bench_nnlite(args, frames_host):
     flops = step_flops(model)
     times = time_steps(lambda: trainer.step(frames), args.steps, xp)
     if xp is numpy:
+        nn.backend.free_scratch()  # so the step's reused work buffers count in its peak
         tracemalloc.start()
         trainer.step(frames)
         peak = tracemalloc.get_traced_memory()[1]

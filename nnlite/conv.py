@@ -2,7 +2,7 @@
 from . import init
 from .backend import new_parameter
 from .checks import check_int, check_matches_params, check_shape, check_spatial, check_window_fits
-from .conv_ops import conv2d, conv2d_acc_grad_params, conv2d_grad_input, out_size
+from .conv_ops import conv2d, conv2d_acc_grad_params, conv2d_backward, conv2d_grad_input, out_size
 from .module import Module
 
 
@@ -26,7 +26,7 @@ class SpatialConvolution(Module):
     * ``dL/dbias[f] = sum_{b, p, q} gy[b, f, p, q]``.
 
     Init: Torch's, W and bias ~ U(+-1/sqrt(nInputPlane kH kW)). ``noBias()`` removes the bias.
-    The im2col columns are rebuilt in ``accGradParameters`` rather than kept from the
+    The im2col columns are rebuilt in the backward pass rather than kept from the
     forward pass: they are kH kW times the input's size, too much to hold per time step.
     """
 
@@ -86,6 +86,15 @@ class SpatialConvolution(Module):
     def accGradParameters(self, input, gradOutput, scale=1.0):
         x4, gy = self._check_grad(input, gradOutput)
         conv2d_acc_grad_params(x4, gy, self.gradWeight, self.gradBias, scale, **self._geometry())
+
+    def backward(self, input, gradOutput, scale=1.0):
+        """``updateGradInput`` and ``accGradParameters(scale)`` in one pass (``conv2d_backward``):
+        same numbers, but gradOutput is laid out for the GEMMs once instead of twice."""
+        x4, gy = self._check_grad(input, gradOutput)
+        gx = conv2d_backward(gy, self.weight, x4.shape, x4, self.gradWeight, self.gradBias, scale,
+                             **self._geometry())
+        self.gradInput = gx.reshape(input.shape)
+        return self.gradInput
 
     def extra_repr(self):
         s = f"({self.nInputPlane} -> {self.nOutputPlane}, {self.kW}x{self.kH}"

@@ -159,43 +159,55 @@ def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0):
     return from_channel_major(y.reshape(F, B, Ho, Wo))
 
 
-def conv2d_grad_input(gy, weight, input_shape, dH=1, dW=1, padH=0, padW=0):
-    """dL/dx for ``conv2d`` given gy = dL/dy."""
+def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=None, scale=1.0,
+                    need_input=True, dH=1, dW=1, padH=0, padW=0):
+    """Both gradients of ``conv2d`` in one pass over the batch chunks, given gy = dL/dy.
+
+    Returns dL/dx (shape ``input_shape``) when ``need_input``, else None. When ``x`` is
+    given, also accumulates ``gradWeight += scale * dL/dW`` and ``gradBias += scale *
+    dL/dbias``. Each chunk's gy is laid out once (channel-major, or expanded to G on the
+    output-side path) and feeds both GEMMs; the im2col columns of the weight gradient
+    and the input gradient's columns share one work buffer.
+    """
     xp = get_xp(gy)
     B, C, H, W = input_shape
     F, _, kH, kW = weight.shape
-    gx = xp.empty(input_shape, dtype=gy.dtype)
+    gx = xp.empty(input_shape, dtype=gy.dtype) if need_input else None
+    gW = 0
     if _output_side(weight, dH, dW):
         Hp, Wp = H + 2 * padH, W + 2 * padW
-        WrT = _shifted_weight(weight).T
+        Wr = _shifted_weight(weight)
         for b0, b1 in batch_chunks(B, F * kH * kW * Hp * Wp):
-            gxc = (WrT @ _expand(gy[b0:b1], kH, kW, Hp, Wp)).reshape(C, b1 - b0, Hp, Wp)
-            gx[b0:b1] = gxc[:, :, padH:padH + H, padW:padW + W].transpose(1, 0, 2, 3)
-        return gx
-    W2T = weight.reshape(F, -1).T
-    L = gy.shape[2] * gy.shape[3]
-    for b0, b1 in batch_chunks(B, C * kH * kW * L):
-        gcols = scratch(xp, W2T.shape[0] * (b1 - b0) * L, gy.dtype).reshape(W2T.shape[0], -1)
-        xp.matmul(W2T, to_channel_major(gy[b0:b1]), out=gcols)
-        gx[b0:b1] = col2im(gcols, b1 - b0, C, H, W, kH, kW, dH, dW, padH, padW).transpose(1, 0, 2, 3)
+            G = _expand(gy[b0:b1], kH, kW, Hp, Wp)
+            if x is not None:
+                gW = gW + G @ to_channel_major(pad2d(x[b0:b1], padH, padW)).T
+            if need_input:
+                gxc = (Wr.T @ G).reshape(C, b1 - b0, Hp, Wp)
+                gx[b0:b1] = gxc[:, :, padH:padH + H, padW:padW + W].transpose(1, 0, 2, 3)
+        if x is not None:
+            gradWeight += scale * gW.reshape(F, kH, kW, C).transpose(0, 3, 1, 2)
+    else:
+        W2 = weight.reshape(F, -1)
+        K, L = W2.shape[1], gy.shape[2] * gy.shape[3]
+        for b0, b1 in batch_chunks(B, K * L):
+            gyc = to_channel_major(gy[b0:b1])
+            if x is not None:  # before gcols: the columns live in the same work buffer
+                gW = gW + gyc @ im2col(x[b0:b1], kH, kW, dH, dW, padH, padW).T
+            if need_input:
+                gcols = xp.matmul(W2.T, gyc, out=scratch(xp, K * gyc.shape[1], gy.dtype).reshape(K, -1))
+                gx[b0:b1] = col2im(gcols, b1 - b0, C, H, W, kH, kW, dH, dW, padH, padW).transpose(1, 0, 2, 3)
+        if x is not None:
+            gradWeight += scale * gW.reshape(gradWeight.shape)
+    if x is not None and gradBias is not None:
+        gradBias += scale * gy.sum(axis=(0, 2, 3))
     return gx
+
+
+def conv2d_grad_input(gy, weight, input_shape, dH=1, dW=1, padH=0, padW=0):
+    """dL/dx for ``conv2d`` given gy = dL/dy."""
+    return conv2d_backward(gy, weight, input_shape, dH=dH, dW=dW, padH=padH, padW=padW)
 
 
 def conv2d_acc_grad_params(x, gy, gradWeight, gradBias, scale=1.0, dH=1, dW=1, padH=0, padW=0):
     """Accumulate ``gradWeight += scale * dL/dW`` and ``gradBias += scale * dL/dbias``."""
-    F, C, kH, kW = gradWeight.shape
-    B, _, H, W = x.shape
-    if _output_side(gradWeight, dH, dW):
-        Hp, Wp = H + 2 * padH, W + 2 * padW
-        gWr = 0
-        for b0, b1 in batch_chunks(B, F * kH * kW * Hp * Wp):
-            G = _expand(gy[b0:b1], kH, kW, Hp, Wp)
-            gWr = gWr + G @ to_channel_major(pad2d(x[b0:b1], padH, padW)).T
-        gradWeight += scale * gWr.reshape(F, kH, kW, C).transpose(0, 3, 1, 2)
-    else:
-        gW2 = 0
-        for b0, b1 in batch_chunks(B, C * kH * kW * gy.shape[2] * gy.shape[3]):
-            gW2 = gW2 + to_channel_major(gy[b0:b1]) @ im2col(x[b0:b1], kH, kW, dH, dW, padH, padW).T
-        gradWeight += scale * gW2.reshape(gradWeight.shape)
-    if gradBias is not None:
-        gradBias += scale * gy.sum(axis=(0, 2, 3))
+    conv2d_backward(gy, gradWeight, x.shape, x, gradWeight, gradBias, scale, False, dH, dW, padH, padW)

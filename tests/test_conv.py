@@ -175,3 +175,22 @@ def test_scratch_buffer_is_reused_and_grows(xp):
     assert c.size == 1000
     assert nn.backend.scratch(xp, 5, "float32").dtype == numpy.float32
     nn.backend.free_scratch()
+
+
+@pytest.mark.parametrize("g", GEOMETRIES)
+def test_fused_backward_equals_the_two_torch_calls(xp, rng, g):
+    """``backward`` (one pass, ``conv2d_backward``) gives what ``updateGradInput`` then
+    ``accGradParameters(scale)`` give, and accumulates like them."""
+    m = on(xp, nn.SpatialConvolution(*g["args"]))
+    x = rand(xp, rng, *g["shape"])
+    gy = rand(xp, rng, *m.forward(x).shape)
+    m.zeroGradParameters()
+    gx = host(m.updateGradInput(x, gy))
+    m.accGradParameters(x, gy, 0.5)
+    m.accGradParameters(x, gy, 0.5)
+    separate = [host(m.gradWeight), host(m.gradBias)]
+    m.zeroGradParameters()
+    m.backward(x, gy, 0.5)
+    fused = [host(m.backward(x, gy, 0.5)), host(m.gradWeight), host(m.gradBias)]
+    for a, b in zip(fused, [gx] + separate):
+        numpy.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

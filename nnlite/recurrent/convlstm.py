@@ -2,7 +2,7 @@
 from .. import init
 from ..backend import get_xp, new_parameter
 from ..checks import check_int
-from ..conv_ops import conv2d, conv2d_acc_grad_params, conv2d_grad_input, out_size
+from ..conv_ops import conv2d, conv2d_backward, out_size
 from .base import fold_time, unfold_time
 from .cell import AbstractLSTM
 
@@ -10,11 +10,9 @@ from .cell import AbstractLSTM
 def _conv_backward(x, d, weight, gradWeight, gradBias, stride, pad, need_input, scale):
     """dL/dx of ``conv2d(x, weight)`` for output gradient ``d`` (when ``need_input``) and,
     unless ``scale`` is None, ``gradWeight``/``gradBias += scale * ...`` (im2col recomputed)."""
-    if scale is not None:
-        conv2d_acc_grad_params(x, d, gradWeight, gradBias, scale, stride, stride, pad, pad)
-    if need_input:
-        return conv2d_grad_input(d, weight, x.shape, stride, stride, pad, pad)
-    return None
+    acc = scale is not None
+    return conv2d_backward(d, weight, x.shape, x if acc else None, gradWeight, gradBias,
+                           scale, need_input, stride, stride, pad, pad)
 
 
 class ConvLSTM(AbstractLSTM):
