@@ -39,18 +39,19 @@ class ConvLSTM(AbstractLSTM):
     (and the output) live at its resolution ``floor((H + 2 (kc // 2) - kc) / stride) + 1``.
     ``km`` must be odd so the hidden convolution keeps that size.
 
-    Cost: the input convolution of all T steps is one im2col + GEMM over T B
+    Cost: the input convolution of all T steps is one ``conv2d`` call over T B
     frames (it does not depend on the recurrence), forward and backward; the
-    hidden convolution is one GEMM per step, skipped at step 0 when h0 is the
+    hidden convolution is one call per step, skipped at step 0 when h0 is the
     default zero. Backward recomputes the im2col buffers rather than keeping them.
 
     Memory (measured with tracemalloc, NumPy, float32): forward + backward over 10
     steps of ConvLSTM(16, 64, 10, 7, 7) at batch 16 on 32x32 frames peaks at
-    1,100 MiB above the inputs. The forward peaks at 650 MiB, mostly the transient
-    im2col of all 160 input frames (490 MiB) and the gate array (160 MiB); 280 MiB
-    stay cached for backward (gates, c_t, tanh(c_t)). Backward adds the gate
-    gradients of all steps (160 MiB, so that the input convolution's backward is
-    one GEMM over all frames instead of ten) and that GEMM's transient im2col.
+    701 MiB above the inputs; the forward alone at 443 MiB. After the forward,
+    403 MiB stay: the cache for backward (gates, c_t, tanh(c_t): 240 MiB), the
+    output, and the 128 MiB work buffer the convolutions reuse (``conv_ops``: the
+    input convolution of all 160 frames runs in chunks of that size). Backward adds
+    the gate gradients of all steps (160 MiB, so that the input convolution's
+    backward is one pass over all frames instead of ten).
     """
     step_ndim = 3
     step_layout = "(C, H, W)"
