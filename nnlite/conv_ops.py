@@ -18,13 +18,16 @@ L columns), so every product is one GEMM with no transposed copies:
 
 **Output side (shift-add)**, for stride 1 and fewer output than input planes
 (F < C: the paper's 64 -> 2 15x15 flow regressor, the 16 -> 1 decoder). The
-im2col buffer would have C kH kW rows; this path's buffers have F kH kW:
+im2col buffer would have C kH kW rows; this path's buffers have F kH kW. It
+multiplies the unpadded input, so it does exactly the counted work (padding only
+decides which shifted terms exist). With xc = x as (C, B H W) and
+Wr[(f, i, j), c] = W[f, c, i, j]:
 
-* forward          ``Z = Wr @ xc`` with Wr[(f, i, j), c] = W[f, c, i, j] and xc = xpad as
-                   (C, B Hp Wp); then ``y[f, b, p, q] = sum_{i, j} Z[(f, i, j), (b, p + i, q + j)]``
-* both gradients use the expanded output gradient
-                   ``G[(f, i, j), (b, p + i, q + j)] = gy[b, f, p, q]`` (zero elsewhere):
-                   ``gxc = Wr^T @ G`` (then crop the padding), ``gWr += G @ xc^T``.
+* forward          ``Z = Wr @ xc``, then ``y[f, b, p, q] = sum_{i, j} Z[(f, i, j), (b, p + i - padH, q + j - padW)]``
+                   over the (i, j) whose source pixel lies inside the frame
+* both gradients use the shifted output gradient
+                   ``G[(f, i, j), (b, u, v)] = gy[b, f, u + padH - i, v + padW - j]`` (zero where
+                   that is outside gy): ``gxc = Wr^T @ G``, ``gWr += G @ xc^T``.
 
 The Python loops run over the kH kW kernel offsets only; each step is a
 vectorised slice over batch, channels and pixels.
@@ -117,16 +120,32 @@ def _shifted_weight(weight):
     return weight.transpose(0, 2, 3, 1).reshape(F * kH * kW, C)
 
 
-def _expand(gy, kH, kW, Hp, Wp):
-    """G (F kH kW, B Hp Wp) in a scratch buffer: ``G[(f, i, j), (b, p + i, q + j)] = gy[b, f, p, q]``."""
+def _shift(i, pad, n_out, n_in):
+    """Kernel offset i at stride 1: (output slice, input slice) of the pixels it links,
+    output p reading input p + i - pad, both inside their frames (empty slices if none)."""
+    p0, p1 = max(0, pad - i), min(n_out, n_in + pad - i)
+    p1 = max(p0, p1)
+    return slice(p0, p1), slice(p0 + i - pad, p1 + i - pad)
+
+
+def _shifts(kH, kW, padH, padW, Ho, Wo, H, W):
+    """For each kernel offset (i, j): (i, j, output window, input window) of ``_shift``."""
+    for i in range(kH):
+        po, pi = _shift(i, padH, Ho, H)
+        for j in range(kW):
+            qo, qi = _shift(j, padW, Wo, W)
+            yield i, j, (po, qo), (pi, qi)
+
+
+def _shifted_grad(gy, kH, kW, padH, padW, H, W):
+    """G (F kH kW, B H W) in a scratch buffer: ``G[(f, i, j), (b, u, v)] = gy[b, f, u + padH - i, v + padW - j]``."""
     xp = get_xp(gy)
     B, F, Ho, Wo = gy.shape
-    G = scratch(xp, F * kH * kW * B * Hp * Wp, gy.dtype).reshape(F, kH, kW, B, Hp, Wp)
+    G = scratch(xp, F * kH * kW * B * H * W, gy.dtype).reshape(F, kH, kW, B, H, W)
     G.fill(0)
     gf = gy.transpose(1, 0, 2, 3)
-    for i in range(kH):
-        for j in range(kW):
-            G[:, i, j, :, i:i + Ho, j:j + Wo] = gf
+    for i, j, (po, qo), (pi, qi) in _shifts(kH, kW, padH, padW, Ho, Wo, H, W):
+        G[:, i, j, :, pi, qi] = gf[:, :, po, qo]
     return G.reshape(F * kH * kW, -1)
 
 
@@ -139,17 +158,15 @@ def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0):
     L = Ho * Wo
     y = xp.empty((F, B * L), dtype=x.dtype)
     if _output_side(weight, dH, dW):
-        Hp, Wp = H + 2 * padH, W + 2 * padW
         Wr = _shifted_weight(weight)
-        for b0, b1 in batch_chunks(B, F * kH * kW * Hp * Wp):
-            xc = to_channel_major(pad2d(x[b0:b1], padH, padW))
+        for b0, b1 in batch_chunks(B, F * kH * kW * H * W):
+            xc = to_channel_major(x[b0:b1])
             Z = scratch(xp, Wr.shape[0] * xc.shape[1], x.dtype).reshape(Wr.shape[0], -1)
-            Z = xp.matmul(Wr, xc, out=Z).reshape(F, kH, kW, b1 - b0, Hp, Wp)
+            Z = xp.matmul(Wr, xc, out=Z).reshape(F, kH, kW, b1 - b0, H, W)
             yc = y[:, b0 * L:b1 * L].reshape(F, b1 - b0, Ho, Wo)
-            yc[...] = Z[:, 0, 0, :, :Ho, :Wo]
-            for k in range(1, kH * kW):
-                i, j = divmod(k, kW)
-                yc += Z[:, i, j, :, i:i + Ho, j:j + Wo]
+            yc.fill(0)
+            for i, j, (po, qo), (pi, qi) in _shifts(kH, kW, padH, padW, Ho, Wo, H, W):
+                yc[:, :, po, qo] += Z[:, i, j, :, pi, qi]
     else:
         W2 = weight.reshape(F, -1)
         for b0, b1 in batch_chunks(B, C * kH * kW * L):
@@ -165,7 +182,7 @@ def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=N
 
     Returns dL/dx (shape ``input_shape``) when ``need_input``, else None. When ``x`` is
     given, also accumulates ``gradWeight += scale * dL/dW`` and ``gradBias += scale *
-    dL/dbias``. Each chunk's gy is laid out once (channel-major, or expanded to G on the
+    dL/dbias``. Each chunk's gy is laid out once (channel-major, or shifted into G on the
     output-side path) and feeds both GEMMs; the im2col columns of the weight gradient
     and the input gradient's columns share one work buffer.
     """
@@ -175,15 +192,13 @@ def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=N
     gx = xp.empty(input_shape, dtype=gy.dtype) if need_input else None
     gW = 0
     if _output_side(weight, dH, dW):
-        Hp, Wp = H + 2 * padH, W + 2 * padW
         Wr = _shifted_weight(weight)
-        for b0, b1 in batch_chunks(B, F * kH * kW * Hp * Wp):
-            G = _expand(gy[b0:b1], kH, kW, Hp, Wp)
+        for b0, b1 in batch_chunks(B, F * kH * kW * H * W):
+            G = _shifted_grad(gy[b0:b1], kH, kW, padH, padW, H, W)
             if x is not None:
-                gW = gW + G @ to_channel_major(pad2d(x[b0:b1], padH, padW)).T
+                gW = gW + G @ to_channel_major(x[b0:b1]).T
             if need_input:
-                gxc = (Wr.T @ G).reshape(C, b1 - b0, Hp, Wp)
-                gx[b0:b1] = gxc[:, :, padH:padH + H, padW:padW + W].transpose(1, 0, 2, 3)
+                gx[b0:b1] = (Wr.T @ G).reshape(C, b1 - b0, H, W).transpose(1, 0, 2, 3)
         if x is not None:
             gradWeight += scale * gW.reshape(F, kH, kW, C).transpose(0, 3, 1, 2)
     else:

@@ -27,6 +27,8 @@ GEOMETRIES = [
     # fewer output than input planes at stride 1: conv_ops' output-side (shift-add) path
     dict(args=(3, 1, 3, 3, 1, 1, 1, 1), shape=(2, 3, 5, 5)),
     dict(args=(4, 2, 5, 3, 1, 1, 2, 1), shape=(2, 4, 6, 5)),                  # kW != kH, padW != padH
+    dict(args=(3, 2, 3, 3, 1, 1, 0, 0), shape=(2, 3, 5, 4)),                  # no padding
+    dict(args=(3, 1, 2, 3, 1, 1, 1, 2), shape=(1, 3, 3, 4)),                  # even kW, padH = kH - 1
 ]
 
 
