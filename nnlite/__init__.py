@@ -13,7 +13,8 @@ from .criterions import (BCECriterion, ClassNLLCriterion, Criterion, CrossEntrop
 from .flow import BilinearSampler, GridGenerator, HuberPenalty
 from .linear import Linear
 from .module import Module
-from .pooling import SpatialMaxPooling, SpatialUpSamplingNearest
+from .normalization import BatchNormalization, SpatialBatchNormalization
+from .pooling import SpatialMaxPooling, SpatialMaxUnpooling, SpatialUpSamplingNearest
 from .recurrent import LSTM, AbstractRecurrent, ConvLSTM, Sequencer, UntiedConvLSTM
 from .scale import CMul, Mul
 from .serialization import load, save

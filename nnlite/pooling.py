@@ -37,7 +37,7 @@ class SpatialMaxPooling(Module):
     Torch requires ``pad <= kernel / 2``, as here, so no window is all padding.
     """
     parameter_names = ()
-    _transient = Module._transient + ("_indices",)
+    _transient = Module._transient + ("_indices", "_input_shape")
 
     def __init__(self, kW, kH, dW=None, dH=None, padW=0, padH=0):
         super().__init__()
@@ -52,6 +52,7 @@ class SpatialMaxPooling(Module):
                              f"{self.kW}x{self.kH} kernel")
         self.ceil_mode = False
         self._indices = None
+        self._input_shape = None
 
     def ceil(self):
         self.ceil_mode = True
@@ -92,8 +93,21 @@ class SpatialMaxPooling(Module):
         col = xp.arange(oW) * self.dW + arg % self.kW - self.padW
         plane = xp.arange(B * C).reshape(B, C, 1, 1)
         self._indices = (plane * H + row) * W + col
+        self._input_shape = tuple(input.shape)
         self.output = y.reshape(input.shape[:-2] + (oH, oW))
         return self.output
+
+    @property
+    def indices(self):
+        """Where each maximum of the last forward came from (``SpatialMaxUnpooling`` reads it):
+        an integer array (B, C, oH, oW) of flat indices into that input viewed as (B, C, H, W);
+        None before a forward."""
+        return self._indices
+
+    @property
+    def input_shape(self):
+        """The shape of the last forward's input (None before a forward)."""
+        return self._input_shape
 
     def updateGradInput(self, input, gradOutput):
         x4 = self._check(input)
@@ -145,3 +159,56 @@ class SpatialUpSamplingNearest(Module):
 
     def extra_repr(self):
         return f"({self.scale})"
+
+
+class SpatialMaxUnpooling(Module):
+    """``SpatialMaxUnpooling(poolingModule)``: puts each value back where ``poolingModule``
+    (a ``SpatialMaxPooling``) found its maximum, zeros elsewhere.
+
+    With ``idx`` the pooling module's ``indices`` from its last forward (flat positions in its
+    (B, C, H, W) input), an input x of the pooled shape (B, C, oH, oW) or (C, oH, oW) gives y of
+    the pooling input's shape::
+
+        y.flat[u] = sum of x.flat[k] over the k with idx.flat[k] == u    (0 elsewhere)
+
+    y is linear in x, so ``dL/dx.flat[k] = gy.flat[idx.flat[k]]`` (a gather). When overlapping
+    windows pick one pixel twice the two values add (Torch wrote one over the other, so its
+    backward was not the derivative of its forward); with non-overlapping windows, the usual
+    encoder-decoder use, each pixel is written at most once and the result is Torch's.
+    The pooling module must have run forward on an input of the same batch size first.
+    """
+    parameter_names = ()
+
+    def __init__(self, poolingModule):
+        super().__init__()
+        if not isinstance(poolingModule, SpatialMaxPooling):
+            raise TypeError(f"{self.typename()}: expected an nn.SpatialMaxPooling, got "
+                            f"{type(poolingModule).__name__}")
+        self.pooling = poolingModule
+
+    def _indices(self, input):
+        """The pooling indices, once the input is checked against the pooled shape."""
+        idx = self.pooling.indices
+        if idx is None:
+            raise ValueError(f"{self.typename()}: its SpatialMaxPooling has not run forward yet; "
+                             f"the indices of that forward place the values")
+        pooled = self.pooling.input_shape[:-2] + tuple(idx.shape[-2:])
+        check_shape(self, input, pooled, what="input")
+        return idx
+
+    def updateOutput(self, input):
+        idx = self._indices(input)
+        xp = get_xp(input)
+        y = xp.zeros(self.pooling.input_shape, dtype=input.dtype)
+        scatter_add(y.reshape(-1), idx.reshape(-1), input.reshape(-1))
+        self.output = y
+        return self.output
+
+    def updateGradInput(self, input, gradOutput):
+        idx = self._indices(input)
+        check_shape(self, gradOutput, self.pooling.input_shape)
+        self.gradInput = gradOutput.reshape(-1)[idx.reshape(-1)].reshape(input.shape)
+        return self.gradInput
+
+    def extra_repr(self):
+        return f"(associated to {self.pooling!r})"
