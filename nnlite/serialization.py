@@ -24,6 +24,14 @@ File layout (readable with h5py/h5ls; format ``nnlite``, version 1 in the root a
   caches), which are saved as ``None``.
 * an array is a dataset (``kind`` ``array``); CuPy arrays are copied to the host and
   marked ``device = 'cuda'`` for information only: ``load`` always returns NumPy arrays.
+  Every non-empty dataset carries an HDF5 Fletcher-32 checksum (version 2 on), so a
+  flipped byte raises ``ValueError`` on load instead of loading wrong numbers; 0-d arrays
+  and NumPy scalars are stored with shape (1,) and the attribute ``shape0d`` (HDF5 cannot
+  checksum a scalar dataset).
+* ``save(path, obj, gradients=False)`` leaves out every parameter gradient (the
+  ``gradWeight`` of each ``weight`` in ``parameter_names``), stored as ``None``: a checkpoint
+  needs parameters and optimizer state only (an AE-fcLSTM checkpoint halves). A module
+  loaded without gradients gets zero-filled ones, so it trains as before.
 * sharing survives a round trip. One object (module, list, dict, tuple) or one array view
   (same ``backend.data_key``) reached twice is written once and hard-linked, and loads as
   one object (tied parameters stay tied: ``b.weight is a.weight``). Distinct arrays whose
@@ -54,10 +62,10 @@ import h5py
 from .atomic import atomic_path
 from .backend import data_key, get_xp, host_xp, is_array, is_cupy, to_numpy
 from .criterions import Criterion
-from .module import Module
+from .module import Module, grad_name
 
 FORMAT = "nnlite"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _NUMERIC_KINDS = "biufc"
 _CONTAINERS = {dict: "dict", list: "list", tuple: "tuple"}
@@ -124,7 +132,7 @@ def _path(parent, kind, key):
     return f"{parent}[{key!r}]" if kind == "dict" else f"{parent}[{key}]"
 
 
-def _describe(v, where):
+def _describe(v, where, gradients=True):
     """``(kind, entries)`` of a value; entries (key, child) for containers, else ``[]``.
 
     Kinds: module, dict, list, tuple, array, scalar (NumPy scalar), json. Raises
@@ -140,6 +148,8 @@ def _describe(v, where):
             raise TypeError(f"nnlite.save: {where} is a {cls.__qualname__}, a class that cannot "
                             f"be found again by its import path (defined inside a function?)")
         transient = set(getattr(v, "_transient", ()))
+        if not gradients:
+            transient.update(grad_name(n) for n in getattr(v, "parameter_names", ()))
         return "module", [(k, None if k in transient else x) for k, x in vars(v).items()]
     if type(v) in _CONTAINERS:
         kind = _CONTAINERS[type(v)]
@@ -176,8 +186,9 @@ def _span(a):
 class _Writer:
     """Two passes: ``__init__`` checks everything and plans shared blocks; ``write`` writes."""
 
-    def __init__(self, obj):
+    def __init__(self, obj, gradients=True):
         self.obj = obj
+        self.gradients = gradients
         self.written = {}   # identity -> h5py object already written
         self.views = {}     # data_key -> (block index, offset, strides) for overlapping arrays
         self.blocks = []    # (dtype, length, [arrays]) per block of overlapping arrays
@@ -188,7 +199,7 @@ class _Writer:
         arrays, seen, stack = {}, set(), [(self.obj, "obj")]
         while stack:
             v, where = stack.pop()
-            kind, entries = _describe(v, where)
+            kind, entries = _describe(v, where, self.gradients)
             ident = _identity(kind, v)
             if ident is None or ident in seen:
                 continue
@@ -238,14 +249,14 @@ class _Writer:
                 for a in members:
                     _, offset, strides = self.views[data_key(a)]
                     _view(host, offset, a.shape, strides)[...] = to_numpy(a)
-                shared.create_dataset(str(index), data=host).attrs["kind"] = "block"
+                _dataset(shared, str(index), host).attrs["kind"] = "block"
         self._put_entries(f, "root", [("obj", self.obj)], "obj")
 
     def _put_entries(self, group, kind, entries, where):
         values = {}
         for key, v in entries:
             child = where if kind == "root" else _path(where, kind, key)
-            if _describe(v, child)[0] == "json":
+            if _describe(v, child, self.gradients)[0] == "json":
                 values[key] = v
             else:
                 self._put(group, _escape(key), v, child)
@@ -253,7 +264,7 @@ class _Writer:
         group.attrs["values"] = json.dumps(values)
 
     def _put(self, group, name, v, where):
-        kind, entries = _describe(v, where)
+        kind, entries = _describe(v, where, self.gradients)
         ident = _identity(kind, v)
         if ident in self.written:
             group[name] = self.written[ident]  # an HDF5 hard link: one object, two names
@@ -266,7 +277,7 @@ class _Writer:
                                             "strides": strides})
             kind = "view"
         elif kind in ("array", "scalar"):
-            obj = group.create_dataset(name, data=to_numpy(v))
+            obj = _dataset(group, name, to_numpy(v))
         else:
             obj = group.create_group(name, track_order=True)
         obj.attrs["kind"] = kind
@@ -281,10 +292,32 @@ class _Writer:
             self._put_entries(obj, kind, entries, where)
 
 
-def save(path, obj):
+def _dataset(group, name, host):
+    """A checksummed dataset holding the NumPy array (or scalar) ``host``."""
+    host = host_xp.asarray(host)
+    shape0d = host.ndim == 0
+    if shape0d:
+        host = host.reshape(1)
+    ds = group.create_dataset(name, data=host, fletcher32=host.size > 0)
+    if shape0d:
+        ds.attrs["shape0d"] = True
+    return ds
+
+
+def _read(ds):
+    """The value of a dataset written by ``_dataset`` (or by format version 1)."""
+    if ds.attrs.get("shape0d", False):
+        v = ds[0]
+        return v if ds.attrs["kind"] == "scalar" else host_xp.asarray(v)
+    return ds[()] if ds.attrs["kind"] == "scalar" else ds[...]
+
+
+def save(path, obj, gradients=True):
     """Write ``obj`` (a module, criterion, or nested dicts/lists of them, arrays and plain
-    values) to the HDF5 file ``path`` atomically; see the module docstring for the format."""
-    writer = _Writer(obj)  # every TypeError comes here, before any file is created
+    values) to the HDF5 file ``path`` atomically; see the module docstring for the format.
+
+    ``gradients=False`` leaves the parameter gradients out (checkpoints)."""
+    writer = _Writer(obj, gradients)  # every TypeError comes here, before any file is created
     with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
         writer.write(f)
 
@@ -295,6 +328,14 @@ def _json_attr(obj, name, kind):
     if not isinstance(value, kind):
         raise ValueError(f"attribute {name!r} of {obj.name} is not a JSON {kind.__name__}")
     return value
+
+
+def _zero_missing_gradients(module):
+    """A module saved with ``gradients=False`` gets zero gradients shaped like its parameters."""
+    for name in getattr(module, "parameter_names", ()):
+        p, g = getattr(module, name, None), grad_name(name)
+        if is_array(p) and getattr(module, g, None) is None:
+            setattr(module, g, host_xp.zeros_like(p))
 
 
 class _Reader:
@@ -311,10 +352,8 @@ class _Reader:
         if obj.id in self.loaded:
             return self.loaded[obj.id]
         kind = obj.attrs["kind"]
-        if kind in ("array", "block"):
-            v = obj[...]
-        elif kind == "scalar":
-            v = obj[()]
+        if kind in ("array", "block", "scalar"):
+            v = _read(obj)
         elif kind == "view":
             layout = _json_attr(obj, "view", dict)
             v = _view(self.get(obj["base"]), layout["offset"], tuple(layout["shape"]),
@@ -324,6 +363,7 @@ class _Reader:
             v = cls.__new__(cls)
             self.loaded[obj.id] = v  # before the entries: a module may refer back to itself
             v.__dict__.update(self.entries(obj))
+            _zero_missing_gradients(v)
         elif kind == "dict":
             v = self.loaded[obj.id] = {}
             v.update(self.entries(obj))

@@ -230,7 +230,7 @@ def test_newer_format_version(tmp_path):
     nn.save(path, 1)
     with h5py.File(path, "r+") as f:
         f.attrs["format_version"] = serialization.FORMAT_VERSION + 1
-    with pytest.raises(ValueError, match="format version 2 is not supported"):
+    with pytest.raises(ValueError, match=f"format version {serialization.FORMAT_VERSION + 1} is not supported"):
         nn.load(path)
 
 
@@ -265,3 +265,62 @@ def test_view_outside_its_block_is_refused(tmp_path):
         f["obj/1"].attrs["view"] = json.dumps({"offset": 1, "shape": [9], "strides": [1]})
     with pytest.raises(ValueError, match="outside its block"):
         nn.load(path)
+
+
+def _flip_one_byte_of(path, dataset):
+    """Flip one byte inside the stored data of ``dataset`` (found by its offset in the file)."""
+    with h5py.File(path, "r") as f:
+        ds = f[dataset]
+        offset = ds.id.get_offset() if ds.chunks is None else ds.id.get_chunk_info(0).byte_offset
+    data = bytearray(path.read_bytes())
+    data[offset + 5] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+def test_a_flipped_byte_in_parameter_data_raises_on_load(tmp_path):
+    path = tmp_path / "m.h5"
+    m = nn.Linear(30, 20)
+    nn.save(path, m)
+    with h5py.File(path, "r") as f:
+        assert f["obj/weight"].fletcher32
+    _flip_one_byte_of(path, "obj/weight")
+    with pytest.raises(ValueError, match=f"{path} is damaged or truncated"):
+        nn.load(path)
+
+
+def test_scalars_and_0d_arrays_round_trip_with_checksums(tmp_path):
+    path = tmp_path / "s.h5"
+    nn.save(path, {"a": numpy.float32(1.5), "b": numpy.array(2.0), "c": numpy.zeros((0, 3))})
+    back = nn.load(path)
+    assert type(back["a"]) is numpy.float32 and back["a"] == 1.5
+    assert isinstance(back["b"], numpy.ndarray) and back["b"].shape == () and back["b"] == 2.0
+    assert back["c"].shape == (0, 3)
+
+
+def test_saving_without_gradients_halves_the_data_and_loads_zero_gradients(tmp_path):
+    m = mlp()
+    params, grads = m.getParameters()
+    grads.fill(3.0)
+    nn.save(tmp_path / "with.h5", m)
+    nn.save(tmp_path / "without.h5", m, gradients=False)
+    back = nn.load(tmp_path / "without.h5")
+    for (p, g), (q, h) in zip(zip(*m.parameters()), zip(*back.parameters())):
+        numpy.testing.assert_array_equal(p, q)
+        assert h.shape == g.shape and not h.any()
+    with h5py.File(tmp_path / "without.h5", "r") as f:
+        stored = []
+        f.visititems(lambda name, o: stored.append(o.size) if isinstance(o, h5py.Dataset) else None)
+    assert sum(stored) == params.size
+
+
+def test_stale_temporaries_of_dead_writers_are_removed_live_ones_kept(tmp_path):
+    import subprocess
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".m.h5.{dead.pid}.0123456789ab.tmp"
+    live = tmp_path / f".m.h5.{os.getppid()}.0123456789ab.tmp"
+    other = tmp_path / f".n.h5.{dead.pid}.0123456789ab.tmp"
+    for f in (stale, live, other):
+        f.write_bytes(b"x")
+    nn.save(tmp_path / "m.h5", nn.Linear(2, 2))
+    assert not stale.exists() and live.exists() and other.exists()
