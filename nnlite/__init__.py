@@ -8,8 +8,10 @@ from .activations import Clamp, ReLU, Sigmoid, Sqrt, Square, Tanh
 from .backend import get_xp, getRNGState, gpu_available, manualSeed, setRNGState, to_device, to_numpy
 from .containers import ConcatTable, Container, ParallelTable, Sequential
 from .conv import SpatialConvolution
-from .criterions import (BCECriterion, ClassNLLCriterion, Criterion, CrossEntropyCriterion,
-                         MSECriterion, SequencerCriterion)
+from .criterions import (AbsCriterion, BCECriterion, ClassNLLCriterion, Criterion,
+                         CrossEntropyCriterion, DistKLDivCriterion, MarginCriterion, MSECriterion,
+                         MultiMarginCriterion, ParallelCriterion, SequencerCriterion,
+                         SmoothL1Criterion)
 from .flow import BilinearSampler, GridGenerator, HuberPenalty
 from .linear import Linear
 from .module import Module

@@ -276,12 +276,16 @@ class SequencerCriterion(Criterion):
     gradient at step t. ``gradInput`` takes the form of ``input``: a list per step,
     or a stacked (T, ...) array when the input was stacked (as Torch did).
 
+    With ``sizeAverage=True`` (the rnn package's second argument, default False) the loss
+    is the mean over the T steps instead, and every step's gradient is divided by T.
+
     The one wrapped criterion serves every step; its ``backward`` returns fresh
     arrays (all nnlite criterions do), so the steps' gradients stay distinct.
     """
 
-    def __init__(self, criterion):
+    def __init__(self, criterion, sizeAverage=False):
         super().__init__()
+        self.sizeAverage = bool(sizeAverage)
         if not isinstance(criterion, Criterion):
             raise TypeError(f"{self.typename()}: expected an nn.Criterion, got "
                             f"{type(criterion).__name__}")
@@ -307,12 +311,16 @@ class SequencerCriterion(Criterion):
         c = self.criterion
         self.output = float(sum(child_call(self, t, c, c.forward, input[t], target[t])
                                 for t in self._steps(input, target)))
+        if self.sizeAverage:
+            self.output /= len(input)
         return self.output
 
     def updateGradInput(self, input, target):
         c = self.criterion
         grads = [child_call(self, t, c, c.backward, input[t], target[t])
                  for t in self._steps(input, target)]
+        if self.sizeAverage:
+            grads = [g / len(input) for g in grads]
         self.gradInput = get_xp(input).stack(grads) if is_array(input) else grads
         return self.gradInput
 
@@ -323,3 +331,227 @@ class SequencerCriterion(Criterion):
 
     def __repr__(self):
         return f"{self.typename()}({self.criterion!r})"
+
+
+class _PointwiseCriterion(Criterion):
+    """``L = sum_i l(x_i, t_i) / N`` over same-shaped input and target (N = number of elements
+    if sizeAverage, else 1), so ``dL/dx_i = l'(x_i, t_i) / N``. A subclass writes
+    ``_terms(xp, x, t) -> l`` and ``_slopes(xp, x, t) -> dl/dx`` element-wise.
+    """
+
+    def __init__(self, sizeAverage=True):
+        super().__init__()
+        self.sizeAverage = sizeAverage
+
+    def _n(self, input):
+        if self.sizeAverage and input.size == 0:
+            raise ValueError(f"{self.typename()}: input of shape {tuple(input.shape)} is empty; "
+                             f"its average is undefined (sizeAverage=False sums to 0)")
+        return input.size if self.sizeAverage else 1
+
+    def updateOutput(self, input, target):
+        self._check_pair(input, target)
+        xp = get_xp(input)
+        self.output = xp.asarray(self._terms(xp, input, target).sum() / self._n(input))
+        return self.output
+
+    def updateGradInput(self, input, target):
+        self._check_pair(input, target)
+        xp = get_xp(input)
+        self.gradInput = (self._slopes(xp, input, target) / self._n(input)).astype(input.dtype, copy=False)
+        return self.gradInput
+
+
+class AbsCriterion(_PointwiseCriterion):
+    """``AbsCriterion(sizeAverage=True)``: ``L = sum |x - t| / N``.
+
+    ``dL/dx = sign(x - t) / N``, 0 where ``x = t`` (Torch's subgradient).
+    """
+
+    def _terms(self, xp, x, t):
+        return xp.abs(x - t)
+
+    def _slopes(self, xp, x, t):
+        return xp.sign(x - t)
+
+
+class SmoothL1Criterion(_PointwiseCriterion):
+    """``SmoothL1Criterion(sizeAverage=True)``, the Huber loss with threshold 1: with d = x - t,
+    ``l = d^2 / 2`` where ``|d| < 1``, else ``|d| - 1/2``; ``L = sum l / N``.
+
+    ``dl/dx = d`` where ``|d| < 1``, else ``sign(d)`` (the two pieces meet with equal value
+    and slope at ``|d| = 1``), i.e. ``clip(d, -1, 1)``; ``dL/dx = clip(d, -1, 1) / N``.
+    """
+
+    def _terms(self, xp, x, t):
+        a = xp.abs(x - t)
+        return xp.where(a < 1, 0.5 * a * a, a - 0.5)
+
+    def _slopes(self, xp, x, t):
+        return xp.clip(x - t, -1, 1)
+
+
+class DistKLDivCriterion(_PointwiseCriterion):
+    """``DistKLDivCriterion(sizeAverage=True)``: Kullback-Leibler divergence of the input
+    distribution from the target's, the input given as log-probabilities (after LogSoftMax)::
+
+        L = sum_{t_i > 0} t_i (log t_i - x_i) / N      (N = number of elements if sizeAverage)
+
+    Terms with ``t_i <= 0`` count as 0 (``0 log 0 = 0``; Torch skips them likewise).
+    ``dL/dx_i = -t_i / N`` where ``t_i > 0``, else 0.
+    """
+
+    def _terms(self, xp, x, t):
+        pos = t > 0
+        return xp.where(pos, t * (xp.log(xp.where(pos, t, 1)) - x), 0)
+
+    def _slopes(self, xp, x, t):
+        return xp.where(t > 0, -t, 0)
+
+
+class MarginCriterion(_PointwiseCriterion):
+    """``MarginCriterion(margin=1, sizeAverage=True)``: two-class hinge loss, targets ``t`` in
+    {-1, 1}: ``L = sum max(0, margin - t x) / N``.
+
+    ``dL/dx = -t / N`` where ``t x < margin``, else 0 (the subgradient 0 at the hinge).
+    """
+
+    def __init__(self, margin=1.0, sizeAverage=True):
+        super().__init__(sizeAverage)
+        self.margin = float(margin)
+
+    def _terms(self, xp, x, t):
+        return xp.maximum(self.margin - t * x, 0)
+
+    def _slopes(self, xp, x, t):
+        return xp.where(t * x < self.margin, -t, 0)
+
+    def __repr__(self):
+        return f"{self.typename()}({self.margin:g})"
+
+
+class MultiMarginCriterion(Criterion):
+    """``MultiMarginCriterion(p=1, weights=None, margin=1, sizeAverage=True)``: multi-class
+    hinge loss on scores x (C,) or (B, C) against 0-based class labels y (an int, or (B,)).
+
+    Per sample, with ``z_i = margin - x[y] + x[i]`` for every class ``i != y``::
+
+        l = w[y] sum_{i != y} max(0, z_i)^p / C        (p is 1 or 2; w = 1 without weights)
+
+    ``L = sum_samples l / B`` with sizeAverage (else the plain sum). Where ``z_i > 0``,
+    ``dl/dx[i] = w[y] p z_i^(p-1) / C`` and, since ``z_i`` falls as ``x[y]`` rises,
+    ``dl/dx[y] = -sum_{i != y} dl/dx[i]``; elsewhere 0. Torch's formula, with weights (one per
+    class) multiplying the whole sample's loss as in Torch and PyTorch.
+    """
+
+    def __init__(self, p=1, weights=None, margin=1.0, sizeAverage=True):
+        super().__init__()
+        if p not in (1, 2) or isinstance(p, bool):
+            raise ValueError(f"{self.typename()}: p must be 1 or 2, got {p!r}")
+        self.p = int(p)
+        self.weights = _weights_array(weights)
+        self.margin = float(margin)
+        self.sizeAverage = sizeAverage
+
+    def _margins(self, input, target):
+        """Validate; return (x as (N, C), labels (N,), z with 0 at the labels, per-sample factor)."""
+        who = self.typename()
+        check_array(self, input, (1, 2), layout="(C,) or (B, C)")
+        xp = get_xp(input)
+        if isinstance(target, numbers.Integral) and not isinstance(target, bool):
+            target = xp.asarray(target)
+        if not is_array(target) or target.dtype.kind not in "iu":
+            kind = target.dtype if is_array(target) else type(target).__name__
+            raise TypeError(f"{who}: target must be integer class labels, got {kind}")
+        check_same_device(self, input, target)
+        C = input.shape[-1]
+        if tuple(target.shape) != tuple(input.shape[:-1]):
+            raise ValueError(f"{who}: target must have shape {tuple(input.shape[:-1])} for input "
+                             f"{tuple(input.shape)}, got {tuple(target.shape)}")
+        if self.weights is not None:
+            check_matches_params(self, input, self.weights)
+            if tuple(self.weights.shape) != (C,):
+                raise ValueError(f"{who}: weights must have shape ({C},) for {C} classes, "
+                                 f"got {tuple(self.weights.shape)}")
+        x, t = input.reshape(-1, C), target.reshape(-1)
+        if bool(((t < 0) | (t >= C)).any()):
+            raise ValueError(f"{who}: target labels must be integers in [0, {C}), got "
+                             f"{int(t[(t < 0) | (t >= C)][0])}")
+        rows = xp.arange(t.size)
+        z = self.margin - x[rows, t][:, None] + x
+        z[rows, t] = 0
+        n = t.size if self.sizeAverage and input.ndim == 2 else 1
+        factor = (self.weights[t] if self.weights is not None else xp.ones(t.size, input.dtype)) / (C * n)
+        return x, t, z, factor[:, None]
+
+    def updateOutput(self, input, target):
+        _, _, z, factor = self._margins(input, target)
+        h = get_xp(z).maximum(z, 0)
+        self.output = get_xp(z).asarray(((h if self.p == 1 else h * h) * factor).sum())
+        return self.output
+
+    def updateGradInput(self, input, target):
+        x, t, z, factor = self._margins(input, target)
+        xp = get_xp(z)
+        g = xp.where(z > 0, z if self.p == 2 else 1, 0) * (self.p * factor)
+        g[xp.arange(t.size), t] = -g.sum(axis=1)
+        self.gradInput = g.astype(input.dtype, copy=False).reshape(input.shape)
+        return self.gradInput
+
+    def __repr__(self):
+        return f"{self.typename()}(p={self.p}, margin={self.margin:g})" + (
+            "" if self.weights is None else " (weighted)")
+
+
+class ParallelCriterion(Criterion):
+    """``ParallelCriterion(repeatTarget=False)``: a weighted sum of criterions, ``add(criterion,
+    weight=1)`` each. Input is a list with one entry per criterion; so is the target, unless
+    ``repeatTarget``, when every criterion gets the one target::
+
+        L = sum_i weight_i criterion_i(input[i], target[i])
+
+    hence ``gradInput[i] = weight_i dcriterion_i/dinput[i]`` (a list).
+    """
+
+    def __init__(self, repeatTarget=False):
+        super().__init__()
+        self.repeatTarget = bool(repeatTarget)
+        self.criterions, self.weights = [], []
+
+    def add(self, criterion, weight=1.0):
+        if not isinstance(criterion, Criterion):
+            raise TypeError(f"{self.typename()}.add: expected an nn.Criterion, got "
+                            f"{type(criterion).__name__}")
+        self.criterions.append(criterion)
+        self.weights.append(float(weight))
+        return self
+
+    def _pairs(self, input, target):
+        if not self.criterions:
+            raise ValueError(f"{self.typename()}: no criterion added yet; call add(criterion, weight)")
+        n = len(self.criterions)
+        check_table(self, input, n)
+        if not self.repeatTarget:
+            check_table(self, target, n, what="target")
+        return [(i, c, w, input[i], target if self.repeatTarget else target[i])
+                for i, (c, w) in enumerate(zip(self.criterions, self.weights))]
+
+    def updateOutput(self, input, target):
+        losses = [w * child_call(self, i, c, c.updateOutput, x, t) for i, c, w, x, t in self._pairs(input, target)]
+        self.output = get_xp(input).asarray(sum(losses[1:], losses[0]))
+        return self.output
+
+    def updateGradInput(self, input, target):
+        self.gradInput = [w * child_call(self, i, c, c.updateGradInput, x, t)
+                          for i, c, w, x, t in self._pairs(input, target)]
+        return self.gradInput
+
+    def _map_arrays(self, fn, memo):
+        super()._map_arrays(fn, memo)
+        for c in self.criterions:
+            c._map_arrays(fn, memo)
+        return self
+
+    def __repr__(self):
+        inner = ", ".join(f"{w:g} * {c!r}" for c, w in zip(self.criterions, self.weights))
+        return f"{self.typename()}({inner})"
