@@ -92,7 +92,7 @@ def _load_cached(path, n, generator):
 
 
 def make_splits(n_train=10000, n_val=3000, n_test=3000, seq_len=20, seed=0, source="embedded",
-                num_digits=2, step_length=0.1, frame_size=64, cache_dir=None):
+                num_digits=2, step_length=0.1, frame_size=64, cache_dir=None, binarize=False):
     """The fixed train/val/test sets of the paper's protocol: ``{'train', 'val', 'test'}`` -> ``SequenceSet``.
 
     Train and val sequences draw digits from the training pool, test sequences from the test
@@ -101,7 +101,9 @@ def make_splits(n_train=10000, n_val=3000, n_test=3000, seq_len=20, seed=0, sour
     has its own random stream, seeded by ``(seed, split number)``, so changing ``n_train``
     leaves val and test unchanged; a small set for quick runs is e.g. ``n_train=200,
     n_val=50, n_test=50``. ``cache_dir``: where the ``.npz`` files live (default
-    ``default_cache_dir()``); ``False`` generates without caching.
+    ``default_cache_dir()``); ``False`` generates without caching. ``binarize``: the paper's
+    binary digits (``MovingMNIST``, threshold 0.5); the cache file's parameters (and so its
+    name) record it.
     """
     if not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"make_splits: seed must be a non-negative integer, got {seed!r}")
@@ -109,7 +111,8 @@ def make_splits(n_train=10000, n_val=3000, n_test=3000, seq_len=20, seed=0, sour
              for name, n in zip(SPLITS, (n_train, n_val, n_test))}
     train_pool, test_pool = _pools(source)
     generators = {pool_name: MovingMNIST(images, labels, seq_len=seq_len, num_digits=num_digits,
-                                         frame_size=frame_size, step_length=step_length)
+                                         frame_size=frame_size, step_length=step_length,
+                                         binarize=binarize)
                   for pool_name, (images, labels) in (("train", train_pool), ("test", test_pool))}
     fingerprints = {pool_name: _fingerprint(g.images, g.labels) for pool_name, g in generators.items()}
     if cache_dir is None:
@@ -120,7 +123,8 @@ def make_splits(n_train=10000, n_val=3000, n_test=3000, seq_len=20, seed=0, sour
         gen = generators[pool_name]
         params = dict(split=name, n=sizes[name], seed=int(seed), seq_len=gen.seq_len,
                       num_digits=gen.num_digits, frame_size=gen.frame_size,
-                      speed_range=list(gen.speed_range), pool=fingerprints[pool_name])
+                      speed_range=list(gen.speed_range), binarize=gen.binarize,
+                      pool=fingerprints[pool_name])
         rng = np.random.default_rng([int(seed), number])
         splits[name] = SequenceSet(gen, *_fixed_set(gen, params, rng, cache_dir))
     return splits

@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 BACKGROUND = 10  # per-pixel label of pixels no digit covers (digit classes are 0..9)
+BINARY_THRESHOLD = 0.5  # ``binarize``: a digit pixel is ink (1) where its value exceeds this
 
 
 def bounce_trajectories(start, velocity, seq_len):
@@ -49,7 +50,8 @@ def check_positive_int(who, name, value):
 class MovingMNIST:
     """Generator of Moving MNIST sequences from a pool of digit images.
 
-    ``MovingMNIST(images, labels=None, seq_len=20, num_digits=2, frame_size=64, step_length=0.1)``
+    ``MovingMNIST(images, labels=None, seq_len=20, num_digits=2, frame_size=64, step_length=0.1,
+    binarize=False)``
 
     * ``images``: ``(N, k, k)`` float in [0, 1] (e.g. ``load_mnist`` or ``embedded_digits``);
       ``labels``: ``(N,)`` ints in 0..9, needed only for per-pixel labels.
@@ -62,11 +64,19 @@ class MovingMNIST:
     * Digits combine by per-pixel maximum. The per-pixel label is the class of the digit
       whose intensity is largest there (ties: the digit drawn first), ``BACKGROUND`` (10)
       where every digit is 0.
+    * ``binarize``: the paper's binary data (section 5.1). Each digit image of the pool
+      becomes ``image > BINARY_THRESHOLD`` (0.5) as 0/1 *before* it is placed, so frames,
+      targets, labels and the true motion all see the same binary digits; the frames are
+      then exactly 0/1 (the per-pixel max of 0/1 images). 0.5 is the level set halfway
+      up the anti-aliased stroke edges of MNIST (and of the bilinearly resized embedded
+      digits), so a pixel counts as ink when it is more than half covered and the binary
+      strokes keep about the width of the grey ones.
 
     Everything is vectorised over the batch; Python loops run over frames and digits only.
     """
 
-    def __init__(self, images, labels=None, seq_len=20, num_digits=2, frame_size=64, step_length=0.1):
+    def __init__(self, images, labels=None, seq_len=20, num_digits=2, frame_size=64, step_length=0.1,
+                 binarize=False):
         who = type(self).__name__
         images = np.asarray(images)
         if images.dtype.kind != "f":
@@ -97,6 +107,9 @@ class MovingMNIST:
         if not numeric or not 0 <= pair[0] <= pair[1]:
             raise ValueError(f"{who}: step_length must be a number >= 0 or a pair low <= high, "
                              f"got {step_length!r}")
+        self.binarize = bool(binarize)
+        if self.binarize:
+            images = images > BINARY_THRESHOLD
         self.images = images.astype(np.float32, copy=False)
         self.labels = labels
         self.speed_range = (float(pair[0]), float(pair[1]))

@@ -1,11 +1,13 @@
 """Moving MNIST (SPEC §6): digit sources, the bouncing-digit generator, fixed splits, batching."""
 import gzip
+import json
 import os
 
 import numpy
 import pytest
 
 import moving_mnist as mm
+from models.video_predictor import VideoPredictor
 from moving_mnist import BACKGROUND, MovingMNIST, bounce_trajectories
 
 
@@ -132,6 +134,52 @@ def test_labels_consistent_with_frames(rng):
     frames, pixel_labels = MovingMNIST(images, labels, num_digits=3).generate(4, rng, labels=True)
     assert ((frames[:, :, 0] == 0) == (pixel_labels == BACKGROUND)).all()
     assert set(numpy.unique(pixel_labels)) <= set(labels) | {BACKGROUND}
+
+
+def test_binary_frames_are_0_1_and_targets_are_the_next_frames(rng):
+    images, labels = pool(rng)
+    g = MovingMNIST(images, labels, num_digits=3, binarize=True)
+    digits, positions = g.sample(4, rng)
+    frames = g.render(digits, positions)
+    assert set(numpy.unique(frames)) == {0.0, 1.0}
+    # the digits are thresholded before they are placed: the binary sequence is the grey
+    # sequence of the thresholded pool, not a thresholded grey frame
+    binary_pool = (images > mm.generator.BINARY_THRESHOLD).astype(numpy.float32)
+    numpy.testing.assert_array_equal(frames, paste_reference(binary_pool, digits, positions, 64))
+    # a model's targets (the frame after each input frame) are the next binary input frames
+    targets = VideoPredictor().targets(frames)
+    assert set(numpy.unique(targets)) == {0.0, 1.0}
+    numpy.testing.assert_array_equal(targets, g.render(digits, positions[1:]))
+
+
+def test_binary_labels_mark_exactly_the_ink_and_overlaps_go_to_the_first_digit(rng):
+    images, labels = pool(rng)
+    g = MovingMNIST(images, labels, seq_len=2, binarize=True)
+    digits, positions = numpy.array([[1, 2]]), numpy.full((2, 1, 2, 2), 10)
+    positions[:, :, 1] = 20  # the windows overlap on rows and columns 20..37
+    frames, pixel_labels = g.render(digits, positions, labels=True)
+    assert ((pixel_labels != BACKGROUND) == (frames[:, :, 0] == 1)).all()
+    ink = [g.images[d] > 0 for d in digits[0]]
+    both = ink[0][10:, 10:] & ink[1][:18, :18]  # pixels 20..37 of the frame, inked by both
+    assert both.any()
+    overlap = pixel_labels[:, 0, 20:38, 20:38]
+    first, second = labels[digits[0]]
+    assert (overlap[:, both] == first).all()  # ties (1 and 1) go to the digit drawn first
+    assert (overlap[:, ink[1][:18, :18] & ~ink[0][10:, 10:]] == second).all()
+
+
+def test_binarize_is_recorded_in_the_cached_splits(tmp_path):
+    grey = mm.make_splits(**SMALL, cache_dir=tmp_path)
+    binary = mm.make_splits(**SMALL, cache_dir=tmp_path, binarize=True)
+    assert len(os.listdir(tmp_path)) == 6  # one file per split and setting
+    for path in tmp_path.iterdir():
+        with numpy.load(path) as f:
+            params = json.loads(str(f["params"]))
+        assert isinstance(params["binarize"], bool)
+    frames = binary["test"].batch(numpy.arange(3))
+    assert set(numpy.unique(frames)) == {0.0, 1.0}
+    assert len(numpy.unique(grey["test"].batch(numpy.arange(3)))) > 2
+    numpy.testing.assert_array_equal(binary["test"].positions, grey["test"].positions)
 
 
 @pytest.mark.parametrize("kwargs, images, message", [
