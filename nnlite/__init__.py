@@ -16,6 +16,8 @@ from .flow import BilinearSampler, GridGenerator, HuberPenalty
 from .linear import Linear
 from .module import Module
 from .normalization import BatchNormalization, SpatialBatchNormalization
+from .pointwise import (ELU, Abs, AddConstant, Exp, HardTanh, LeakyReLU, Log, MulConstant, Power,
+                        PReLU, SoftPlus, Threshold)
 from .pooling import SpatialMaxPooling, SpatialMaxUnpooling, SpatialUpSamplingNearest
 from .recurrent import LSTM, AbstractRecurrent, ConvLSTM, Sequencer, UntiedConvLSTM
 from .scale import CMul, Mul
