@@ -1,8 +1,10 @@
 """The architectures of Patraucean et al. (2016), Table 1, built from nnlite modules.
 
-``build(name)`` makes one by its command-line name; see each module for its layers
-and parameter count.
+``build(name, **options)`` makes one by its command-line name (``options(name)`` lists
+what it takes); see each module for its layers, parameter count and options.
 """
+import inspect
+
 from .ae_conv import AEConv, FrameWindows
 from .ae_convlstm import AEConvLSTM
 from .ae_convlstm_flow import AEConvLSTMFlow
@@ -25,9 +27,23 @@ PAPER_TABLE1 = {
 }
 
 
+def options(name):
+    """The keyword options of model ``name``'s constructor, with their defaults."""
+    params = inspect.signature(MODELS[name].__init__).parameters
+    return {k: p.default for k, p in params.items() if k != "self"}
+
+
 def build(name, **kwargs):
-    try:
-        cls = MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
-    return cls(**kwargs)
+    """The model ``name`` (a key of ``MODELS``) built with the options ``kwargs``.
+
+    An option the model does not take is a ``ValueError`` naming the model, the option
+    and the options it does take (e.g. ``flow_zero_1x1`` applies to ae-convlstm-flow only).
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    known = options(name)
+    for key in kwargs:
+        if key not in known:
+            raise ValueError(f"model {name!r} has no option {key!r}; its options are "
+                             f"{', '.join(known)}")
+    return MODELS[name](**kwargs)

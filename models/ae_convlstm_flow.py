@@ -25,11 +25,20 @@ from .video_predictor import VideoPredictor
 
 
 class AEConvLSTMFlow(VideoPredictor, nn.Container):
-    def __init__(self, height=64, width=64, rho=10, huber_weight=1e-2, huber_threshold=1e-3):
+    def __init__(self, height=64, width=64, rho=10, huber_weight=1e-2, huber_threshold=1e-3,
+                 forget_bias=1.0, flow_zero_1x1=False, flow_clamp=False):
+        """The paper's model; three options reproduce the original Torch code (SPEC §8).
+
+        ``forget_bias``: the ConvLSTM's forget-gate bias (1, the paper; 0, the scripts).
+        ``flow_zero_1x1``: a zero-initialised 1x1 convolution 2->2 ends the flow
+        regressor (+6 parameters; the initial flow is exactly 0, so the first prediction
+        is the decoded current features). ``flow_clamp``: ``Clamp(-0.5, 0.5)`` on the
+        flow in normalised units. See ``blocks.flow_regressor``.
+        """
         h, w = height // 2, width // 2
         self.enc = encoder()
-        self.memory = memory(16, 64, rho=rho)
-        self.theta = flow_regressor(64, h, w)
+        self.memory = memory(16, 64, rho=rho, forget_bias=forget_bias)
+        self.theta = flow_regressor(64, h, w, zero_1x1=flow_zero_1x1, clamp=flow_clamp)
         self.huber = nn.HuberPenalty(2, huber_weight, huber_threshold)
         self.grid = nn.GridGenerator(h, w)
         self.sampler = nn.BilinearSampler()
@@ -37,8 +46,27 @@ class AEConvLSTMFlow(VideoPredictor, nn.Container):
         super().__init__(self.enc, self.memory, self.theta, self.huber, self.grid, self.sampler,
                          self.dec)
 
-    def penalty(self):
-        return float(self.huber.loss or 0.0)
+    def loss_terms(self):
+        """The flow smoothness penalty that HuberPenalty adds in backward (0-d array)."""
+        return {} if self.huber.loss is None else {"smoothness": self.huber.loss}
+
+    def flow_pixels(self):
+        """The last forward's flow (T*B, 2, h, w), (y, x), in pixels of the flow's resolution.
+
+        The grid is in normalised units where [-1, 1] spans ``size - 1`` pixels, so a
+        displacement ``d`` is ``d (size - 1) / 2`` pixels.
+        """
+        flow = self.theta.output
+        h, w = flow.shape[-2:]
+        xp = nn.get_xp(flow)
+        scale = xp.asarray([(h - 1) / 2, (w - 1) / 2], dtype=flow.dtype).reshape(1, 2, 1, 1)
+        return flow * scale
+
+    def picture_rows(self, batch):
+        rows = super().picture_rows(batch)
+        T = self.output.shape[0]
+        flow = nn.to_numpy(self.flow_pixels()[T - 1])  # sequence 0 of the last step: (2, h, w)
+        return rows + [("flow", [flow.transpose(1, 2, 0)])]
 
     def updateOutput(self, input):
         check_array(self, input, (5,), layout="a stacked sequence (T, B, 1, H, W)")

@@ -8,15 +8,17 @@ future predictor with a one-frame horizon.
 """
 import nnlite as nn
 
-from .blocks import decoder, encoder
+from .blocks import decoder, encoder, set_forget_bias
 from .video_predictor import VideoPredictor
 
 
 class AEfcLSTM(VideoPredictor, nn.Sequential):
-    def __init__(self, height=64, width=64, hidden=384, rho=10):
+    def __init__(self, height=64, width=64, hidden=384, rho=10, forget_bias=1.0):
+        """``forget_bias``: the LSTMs' forget-gate bias (1, the paper; 0, the original scripts)."""
         h, w = height // 2, width // 2
         n = 16 * h * w
         super().__init__(
             nn.Sequencer(nn.Sequential(encoder(), nn.View(n))),
-            nn.LSTM(n, hidden), nn.LSTM(hidden, hidden),
+            set_forget_bias(nn.LSTM(n, hidden), forget_bias),
+            set_forget_bias(nn.LSTM(hidden, hidden), forget_bias),
             nn.Sequencer(nn.Sequential(nn.Linear(hidden, n), nn.View(16, h, w), decoder())))

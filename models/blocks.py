@@ -23,22 +23,53 @@ def decoder(features=16, n_out=1, k=7):
     return nn.Sequential(nn.SpatialUpSamplingNearest(2), conv(features, n_out, k), nn.Sigmoid())
 
 
-def flow_regressor(memory_features, height, width, k=15):
+def flow_regressor(memory_features, height, width, k=15, zero_1x1=False, clamp=False):
     """The paper's Theta: conv 64->2 15x15, conv 2->2 15x15, then a trainable scalar per channel.
 
     The scalars (a ``CMul`` of shape (2, 1, 1): y channel, x channel) start at
     2/h and 2/w, turning a displacement in pixels into normalised grid units,
     so the convolutions can work in pixels. 28,802 + 902 + 2 parameters.
+
+    Two options reproduce the original Torch code (SPEC §8), both off in the paper:
+
+    * ``zero_1x1``: a 1x1 convolution 2->2 with weight and bias 0 after the two 15x15
+      convolutions (+6 parameters). The flow then starts at exactly 0, so the first
+      prediction is the decoded current features sampled at the identity grid. The
+      layer's weight gradient is not 0, so the flow leaves 0 at the first update.
+    * ``clamp``: ``Clamp(-0.5, 0.5)`` after the scalars: at most a quarter of the
+      normalised range (about 8 pixels at 32x32) per frame, and no gradient reaches
+      a flow component in saturation.
     """
     scale = nn.CMul(2, 1, 1)
     scale.weight[0] = 2.0 / height
     scale.weight[1] = 2.0 / width
-    return nn.Sequential(conv(memory_features, 2, k), conv(2, 2, k), scale)
+    layers = [conv(memory_features, 2, k), conv(2, 2, k)]
+    if zero_1x1:
+        last = nn.SpatialConvolution(2, 2, 1, 1)
+        last.weight.fill(0)
+        last.bias.fill(0)
+        layers.append(last)
+    layers.append(scale)
+    if clamp:
+        layers.append(nn.Clamp(-0.5, 0.5))
+    return nn.Sequential(*layers)
 
 
-def memory(n_in, n_out, k=7, rho=10):
-    """A ConvLSTM with the paper's memory init (U(-0.08, 0.08), forget bias 1)."""
-    return nn.ConvLSTM(n_in, n_out, rho, k, k)
+def set_forget_bias(lstm, value):
+    """Set the forget-gate block of a (Conv)LSTM's fused gate bias to ``value``; returns ``lstm``.
+
+    The gate blocks are ordered input, forget, cell candidate, output (SPEC §3). The
+    paper's init gives the forget gate a bias of 1; the original training scripts
+    called ``initBias(0, 0)`` (SPEC §8).
+    """
+    n = lstm.outputSize
+    lstm.bias[n:2 * n] = value
+    return lstm
+
+
+def memory(n_in, n_out, k=7, rho=10, forget_bias=1.0):
+    """A ConvLSTM with the paper's memory init: U(-0.08, 0.08), forget-gate bias ``forget_bias``."""
+    return set_forget_bias(nn.ConvLSTM(n_in, n_out, rho, k, k), forget_bias)
 
 
 def count_parameters(module):

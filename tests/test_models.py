@@ -265,3 +265,49 @@ def test_save_load_gives_identical_outputs(tmp_path, name, flat):
     if flat:
         loaded.getParameters()
         numpy.testing.assert_array_equal(loaded.forward(inputs), want)
+
+
+# ---------------------------------------------------- the original code's options (SPEC §8)
+def test_original_code_options_change_the_parameter_count_by_what_they_add():
+    paper = models.PAPER_TABLE1["ae-convlstm-flow"][0]
+    count = {opts: models.count_parameters(models.build("ae-convlstm-flow", **dict(opts)))
+             for opts in [(), (("flow_zero_1x1", True),), (("flow_clamp", True),),
+                          (("forget_bias", 0.0),)]}
+    assert list(count.values()) == [paper, paper + 6, paper, paper]
+
+
+@pytest.mark.parametrize("name", ["ae-fclstm", "ae-convlstm", "ae-convlstm-flow"])
+def test_forget_bias_sets_the_forget_gate_block_only(name):
+    kw = {"hidden": 32} if name == "ae-fclstm" else {}
+    lstms = [m for m in models.build(name, height=S, width=S, forget_bias=0.25, **kw).modules_tree()
+             if isinstance(m, (nn.LSTM, nn.ConvLSTM))]
+    assert lstms
+    for m in lstms:
+        n = m.outputSize
+        assert (m.bias[n:2 * n] == 0.25).all()
+        assert (numpy.delete(m.bias, numpy.s_[n:2 * n]) == 0).all()
+
+
+def test_zero_1x1_makes_the_first_prediction_the_current_features_unwarped(xp, rng):
+    model = on(xp, models.build("ae-convlstm-flow", height=S, width=S, flow_zero_1x1=True))
+    frames = xp.asarray(rng.uniform(0, 1, size=(3, 2, 1, S, S)))
+    out = model.forward(frames)
+    assert not host(model.flow_pixels()).any()  # exactly 0
+    identity = xp.broadcast_to(nn.flow.base_grid(xp, S // 2, S // 2, "float64"), (6, S // 2, S // 2, 2))
+    features = model.enc.forward(frames.reshape(6, 1, S, S))
+    want = model.dec.forward(nn.BilinearSampler().forward([features, identity]))
+    numpy.testing.assert_array_equal(host(out).reshape(6, 1, S, S), host(want))
+
+
+def test_flow_clamp_bounds_the_flow():
+    model = models.build("ae-convlstm-flow", height=S, width=S, flow_clamp=True)
+    model.theta[1].bias[...] = [40.0, -40.0]  # pixels: far beyond the clamp
+    model.forward(moving_squares(model)[:-1])
+    flow = model.theta.output
+    assert (flow[:, 0] == 0.5).all() and (flow[:, 1] == -0.5).all()
+
+
+@pytest.mark.parametrize("name, option", [("ae-conv", "forget_bias"), ("ae-convlstm", "flow_clamp")])
+def test_build_names_an_option_the_model_does_not_take(name, option):
+    with pytest.raises(ValueError, match=f"model '{name}' has no option '{option}'"):
+        models.build(name, **{option: True})
