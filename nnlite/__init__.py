@@ -12,6 +12,7 @@ from .criterions import (AbsCriterion, BCECriterion, ClassNLLCriterion, Criterio
                          CrossEntropyCriterion, DistKLDivCriterion, MarginCriterion, MSECriterion,
                          MultiMarginCriterion, ParallelCriterion, SequencerCriterion,
                          SmoothL1Criterion)
+from .dropout import Dropout, SpatialDropout
 from .flow import BilinearSampler, GridGenerator, HuberPenalty
 from .linear import Linear
 from .module import Module
@@ -22,6 +23,7 @@ from .pooling import SpatialMaxPooling, SpatialMaxUnpooling, SpatialUpSamplingNe
 from .recurrent import LSTM, AbstractRecurrent, ConvLSTM, Sequencer, UntiedConvLSTM
 from .scale import CMul, Mul
 from .serialization import load, save
+from .softmax import LogSoftMax, SoftMax, SpatialSoftMax
 from .shape import Reshape, Transpose, View
 from .tables import (CAddTable, CMulTable, FlattenTable, Identity, JoinTable, NarrowTable,
                      SelectTable, SplitTable)

@@ -13,6 +13,7 @@ from .checks import (check_array, check_matches_params, check_same_device, check
                      check_table)
 from .containers import child_call
 from .module import Module
+from .softmax import log_softmax
 
 _ANY_RANK = tuple(range(1, 9))
 
@@ -248,9 +249,7 @@ class CrossEntropyCriterion(ClassNLLCriterion):
 
     @staticmethod
     def _log_softmax(rows):
-        xp = get_xp(rows)
-        shifted = rows - rows.max(axis=1, keepdims=True)
-        return shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        return log_softmax(rows, axis=1)
 
     def updateOutput(self, input, target):
         rows, t, factor = self._rows(input, target)
