@@ -11,7 +11,7 @@ from .video_predictor import VideoPredictor
 
 
 class AEConvLSTM(VideoPredictor, nn.Sequential):
-    def __init__(self, height=64, width=64, rho=10, forget_bias=1.0):
+    def __init__(self, height=64, width=64, rho=9999, forget_bias=1.0):
         """``forget_bias``: the memories' forget-gate bias (1, the paper; 0, the original scripts)."""
         super().__init__(nn.Sequencer(encoder()), memory(16, 64, rho=rho, forget_bias=forget_bias),
                          memory(64, 16, rho=rho, forget_bias=forget_bias), nn.Sequencer(decoder()))

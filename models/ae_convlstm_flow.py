@@ -25,7 +25,7 @@ from .video_predictor import VideoPredictor
 
 
 class AEConvLSTMFlow(VideoPredictor, nn.Container):
-    def __init__(self, height=64, width=64, rho=10, huber_weight=1e-2, huber_threshold=1e-3,
+    def __init__(self, height=64, width=64, rho=9999, huber_weight=1e-2, huber_threshold=1e-3,
                  forget_bias=1.0, flow_zero_1x1=False, flow_clamp=False):
         """The paper's model; three options reproduce the original Torch code (SPEC §8).
 

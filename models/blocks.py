@@ -67,7 +67,7 @@ def set_forget_bias(lstm, value):
     return lstm
 
 
-def memory(n_in, n_out, k=7, rho=10, forget_bias=1.0):
+def memory(n_in, n_out, k=7, rho=9999, forget_bias=1.0):
     """A ConvLSTM with the paper's memory init: U(-0.08, 0.08), forget-gate bias ``forget_bias``."""
     return set_forget_bias(nn.ConvLSTM(n_in, n_out, rho, k, k), forget_bias)
 

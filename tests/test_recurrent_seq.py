@@ -17,7 +17,7 @@ def test_lstm_jacobians_fresh_user_state_and_remembered(xp, rng, peephole):
     m = on(xp, nn.LSTM(3, 4, peephole))
     assert_gradients(m, rand(xp, rng, 3, 2, 3))
     m.h0, m.c0 = rand(xp, rng, 4), rand(xp, rng, 4)
-    assert_gradients(m, rand(xp, rng, 4, 3), [(m.h0, m.gradH0), (m.c0, m.gradC0)])
+    assert_gradients(m, list(rand(xp, rng, 4, 3)), [(m.h0, m.gradH0), (m.c0, m.gradC0)])
     m.h0 = m.c0 = None
     m.remember("both").forward(rand(xp, rng, 3, 2, 3))
     assert_gradients(FromState(m, m.lastState), rand(xp, rng, 3, 2, 3))
@@ -52,8 +52,10 @@ def test_lstm_bad_inputs(rng):
     m = nn.LSTM(3, 4)
     with pytest.raises(ValueError, match=r"size \(inputSize\) must be 3, got 2"):
         m.forward(rng.standard_normal((2, 1, 2)).astype(numpy.float32))
-    with pytest.raises(ValueError, match=r"\(T, B, inputSize\) or \(T, inputSize\)"):
+    with pytest.raises(ValueError, match=r"\(T, B, inputSize\) or a list of T steps in sequence mode"):
         m.forward(numpy.zeros(3, dtype=numpy.float32))
+    with pytest.raises(ValueError, match=r"one step \(B, inputSize\) at a time needs mode='step'"):
+        m.forward(numpy.zeros((2, 3), dtype=numpy.float32))  # a batch, never an unbatched sequence
     with pytest.raises(TypeError, match="must be an integer"):
         nn.LSTM(3.5, 4)
 

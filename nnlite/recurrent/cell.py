@@ -104,7 +104,8 @@ class AbstractLSTM(AbstractRecurrent):
         xp = get_xp(x)
         p = self.weightPeephole
         dA_all = xp.empty((x.shape[0],) + k["gates"][0].shape, dtype=x.dtype)
-        dh_next = dc_next = None
+        # state gradients from a later step (step mode); None at the end of a sequence
+        dh_next, dc_next = k.get("dh_in"), k.get("dc_in")
         for t in range(x.shape[0] - 1, -1, -1):
             a = k["gates"][t]
             i, f, g, o = a[:, 0], a[:, 1], a[:, 2], a[:, 3]

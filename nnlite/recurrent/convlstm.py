@@ -16,8 +16,9 @@ def _conv_backward(x, d, weight, gradWeight, gradBias, stride, pad, need_input, 
 
 
 class ConvLSTM(AbstractLSTM):
-    """``ConvLSTM(inputSize, outputSize, rho, kc, km, stride=1)``: the paper's equation (1)
-    without peepholes, over a whole sequence of (B, inputSize, H, W) frames::
+    """``ConvLSTM(inputSize, outputSize, rho, kc, km, stride=1, mode='sequence')``: the paper's
+    equation (1) without peepholes, over a sequence of (B, inputSize, H, W) frames (a whole
+    sequence per call, or with ``mode='step'`` one frame per call: ``AbstractRecurrent``)::
 
         A_t = conv_kc(x_t; weight, bias) + conv_km(h_{t-1}; weightHidden)
         i, f, o = sigmoid(a_i, a_f, a_o),  g = tanh(a_g)
@@ -57,8 +58,8 @@ class ConvLSTM(AbstractLSTM):
     step_layout = "(C, H, W)"
     input_what = "channel count C (inputSize)"
 
-    def __init__(self, inputSize, outputSize, rho, kc, km, stride=1):
-        super().__init__(rho)
+    def __init__(self, inputSize, outputSize, rho, kc, km, stride=1, mode="sequence"):
+        super().__init__(rho, mode)
         self.inputSize = check_int(self, inputSize, "inputSize")
         self.outputSize = check_int(self, outputSize, "outputSize")
         self.kc = check_int(self, kc, "kc")
@@ -119,7 +120,7 @@ class ConvLSTM(AbstractLSTM):
 
 
 class UntiedConvLSTM(ConvLSTM):
-    """``UntiedConvLSTM(inputSize, outputSize, rho, kc, km, stride=1)``: a ``ConvLSTM``
+    """``UntiedConvLSTM(inputSize, outputSize, rho, kc, km, stride=1, mode='sequence')``: a ``ConvLSTM``
     whose first step has its own input-only convolutions (viorik/ConvLSTM).
 
     When a sequence starts from no state (no remembered state, no ``h0``/``c0``),
@@ -140,8 +141,8 @@ class UntiedConvLSTM(ConvLSTM):
     """
     parameter_names = ConvLSTM.parameter_names + ("weightFirst", "biasFirst")
 
-    def __init__(self, inputSize, outputSize, rho, kc, km, stride=1):
-        super().__init__(inputSize, outputSize, rho, kc, km, stride)
+    def __init__(self, inputSize, outputSize, rho, kc, km, stride=1, mode="sequence"):
+        super().__init__(inputSize, outputSize, rho, kc, km, stride, mode)
         shape = (3 * self.outputSize, self.inputSize, self.kc, self.kc)
         self.weightFirst = new_parameter(*shape)
         self.gradWeightFirst = new_parameter(*shape)

@@ -17,8 +17,9 @@ def _linear_backward(x, d, weight, gradWeight, gradBias, need_input, scale):
 
 
 class LSTM(AbstractLSTM):
-    """``LSTM(inputSize, outputSize, peephole=False, rho=9999)``: a fully connected LSTM
-    over a sequence of (B, inputSize) vectors (stacked (T, B, inputSize) or a list)::
+    """``LSTM(inputSize, outputSize, peephole=False, rho=9999, mode='sequence')``: a fully
+    connected LSTM over a sequence of (B, inputSize) vectors (stacked (T, B, inputSize) or a
+    list), or with ``mode='step'`` one (B, inputSize) step per call (``AbstractRecurrent``)::
 
         A_t = x_t weight^T + bias + h_{t-1} weightHidden^T      (B, 4 out): blocks i, f, g, o
         i = sigmoid(a_i [+ p_i c_{t-1}]),  f = sigmoid(a_f [+ p_f c_{t-1}]),  g = tanh(a_g)
@@ -33,15 +34,15 @@ class LSTM(AbstractLSTM):
     weights: ``p * c`` element-wise). Gate blocks ordered input, forget, cell
     candidate, output. Init (the paper's memory): every weight U(-0.08, 0.08),
     forget-gate bias 1, other biases 0. ``rho`` comes last (keyword) since the
-    spec's signature has none; BPTT covers the whole sequence anyway.
+    spec's signature has none; BPTT reaches back at most ``rho`` steps.
     """
     parameter_names = AbstractLSTM.parameter_names + ("weightPeephole",)
     step_ndim = 1
     step_layout = "(inputSize)"
     input_what = "size (inputSize)"
 
-    def __init__(self, inputSize, outputSize, peephole=False, rho=9999):
-        super().__init__(rho)
+    def __init__(self, inputSize, outputSize, peephole=False, rho=9999, mode="sequence"):
+        super().__init__(rho, mode)
         self.inputSize = check_int(self, inputSize, "inputSize")
         self.outputSize = check_int(self, outputSize, "outputSize")
         F, out = 4 * self.outputSize, self.outputSize

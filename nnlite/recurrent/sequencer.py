@@ -1,7 +1,7 @@
 """``Sequencer``: apply a module over a sequence (rnn's ``nn.Sequencer``)."""
 from ..backend import get_xp, is_array
 from ..checks import check_array, check_same_structure, check_table
-from ..containers import Container, child_call
+from ..containers import Container, Sequential, child_call
 from .base import REMEMBER_MODES, AbstractRecurrent, fold_time, unfold_time
 
 
@@ -22,6 +22,11 @@ def _stack_steps(steps):
     return [_stack_steps([s[j] for s in steps]) for j in range(len(steps[0]))]
 
 
+def _leaf(tree):
+    """The first array of a tree."""
+    return tree if is_array(tree) else _leaf(tree[0])
+
+
 def _step(tree, t):
     """Step ``t`` of a tree of (T, ...) arrays."""
     return _map_leaves(lambda a: a[t], tree)
@@ -32,31 +37,45 @@ class Sequencer(Container):
 
     A sequence is a list of T steps (each an array, or a table of arrays) or, for
     array steps, one stacked array (T, B, ...); results come back in the same form.
+    With ``batched=False`` the steps are single samples ((C, H, W), ...).
 
-    * ``module`` consumes sequences (it is, or contains, a recurrent module or a
-      Sequencer, e.g. ``Sequential(Sequencer(enc), ConvLSTM(...))``): the whole
-      sequence is handed to it, and BPTT happens inside the recurrent modules.
-    * A plain module (shared parameters at every step): time is folded into the
-      batch, ``(T, B, ...) -> (T B, ...) -> module -> (T, B, ...)``; a stacked input
-      is folded by a reshape (no copy), a list is stacked once; tables are folded
-      leaf by leaf. The module sees one big batch, so its parameter gradients sum
-      over all steps: mathematically this is Torch's Sequencer, whose per-step
-      clones share parameters and accumulate into one gradient, but each layer
-      runs one large GEMM instead of T small ones. It assumes the module treats
-      batch items independently (true of every nnlite layer). With
-      ``batched=False`` the steps are single samples ((C, H, W), ...) and the T
-      steps themselves form the batch.
+    * A plain module (no recurrent module inside; shared parameters at every step):
+      time is folded into the batch, ``(T, B, ...) -> (T B, ...) -> module -> (T, B, ...)``;
+      a stacked input is folded by a reshape (no copy), a list is stacked once; tables
+      are folded leaf by leaf. The module sees one big batch, so its parameter
+      gradients sum over all steps: mathematically this is Torch's Sequencer, whose
+      per-step clones share parameters and accumulate into one gradient, but each
+      layer runs one large GEMM instead of T small ones. It assumes the module
+      treats batch items independently (true of every nnlite layer). With
+      ``batched=False`` the T steps themselves form the batch.
+    * A recurrent module (``ConvLSTM``, ``LSTM``, ...): it is put in sequence mode
+      and handed the whole (T, B, ...) sequence; BPTT runs inside it.
+    * A ``Sequential`` holding recurrent modules, e.g. rnn's
+      ``Sequencer(Sequential(encoder, ConvLSTM(...), decoder))``: the chain is run
+      child by child over the whole sequence, each child as if wrapped in its own
+      Sequencer (folded if plain, whole sequence if recurrent). Per step this is
+      the same function as rnn's step-by-step Sequencer (each recurrent module's
+      state depends on its own inputs only), and each plain layer still runs once
+      over all T B frames.
+    * Any other module holding recurrent modules (a custom container) is handed the
+      whole stacked (T, B, ...) sequence and must handle it.
 
-    ``remember(mode)`` and ``forget()`` reach every recurrent module inside.
-    Backward uses the input folded by the forward (one sequence, one backward).
+    Sequence-consuming modules always get stacked (T, B, ...) arrays (a list input
+    is stacked once, an unbatched one gets B = 1), and the result is given back in
+    the input's form. ``remember(mode)`` and ``forget()`` reach every recurrent
+    module inside. Backward uses the input folded by the forward (one sequence,
+    one backward).
     """
 
-    _transient = Container._transient + ("_folded",)
+    _transient = Container._transient + ("_folded", "_chain")
 
     def __init__(self, module, batched=True):
         super().__init__(module)
         self.batched = bool(batched)
         self._folded = None
+        self._chain = None
+        for m in self._recurrent():
+            m.setMode("sequence")
 
     def add(self, module):
         if self.modules:
@@ -84,8 +103,8 @@ class Sequencer(Container):
         return [m for m in self.modules_tree() if isinstance(m, AbstractRecurrent)]
 
     # ---------------------------------------------------------------- folding
-    def _fold(self, seq, what):
-        """``(folded, T, was_list)``: the sequence as one batch of T B items for the module."""
+    def _stack(self, seq, what):
+        """``(stacked, T, was_list)``: the sequence as a tree of (T, ...) arrays, validated."""
         who = self.typename()
         if isinstance(seq, (list, tuple)):
             check_table(self, seq, what=what)
@@ -93,26 +112,51 @@ class Sequencer(Container):
                 raise ValueError(f"{who}: {what} is an empty sequence")
             for t, s in enumerate(seq):
                 check_same_structure(self, seq[0], s, f"{what} step 0", f"{what} step {t}")
-            stacked = _stack_steps(seq)
-        else:
-            check_array(self, seq, range(2 if self.batched else 1, 33), what,
-                        layout="a stacked sequence (T, B, ...) or a list of T steps")
-            if seq.shape[0] == 0:
-                raise ValueError(f"{who}: {what} is an empty sequence (T = 0)")
-            stacked = seq
-        T = len(seq)
+            return _stack_steps(seq), len(seq), True
+        check_array(self, seq, range(2 if self.batched else 1, 33), what,
+                    layout="a stacked sequence (T, B, ...) or a list of T steps")
+        if seq.shape[0] == 0:
+            raise ValueError(f"{who}: {what} is an empty sequence (T = 0)")
+        return seq, len(seq), False
+
+    def _fold(self, seq, what):
+        """``(folded, T, was_list)``: the sequence as one batch of T B items for the module."""
+        stacked, T, was_list = self._stack(seq, what)
         folded = _map_leaves(fold_time, stacked) if self.batched else stacked
-        return folded, T, isinstance(seq, (list, tuple))
+        return folded, T, was_list
 
     def _unfold(self, y, T, was_list):
         stacked = _map_leaves(lambda a: unfold_time(a, T), y) if self.batched else y
         return [_step(stacked, t) for t in range(T)] if was_list else stacked
 
+    def _as_batched(self, seq, what):
+        """``(stacked (T, B, ...) tree, was_list)`` for a sequence-consuming module."""
+        stacked, _, was_list = self._stack(seq, what)
+        return (stacked if self.batched else _map_leaves(lambda a: a[:, None], stacked)), was_list
+
+    def _from_batched(self, y, was_list):
+        y = y if self.batched else _map_leaves(lambda a: a[:, 0], y)
+        return [_step(y, t) for t in range(len(_leaf(y)))] if was_list else y
+
+    def _runner(self):
+        """What consumes the whole sequence: the module, or for a Sequential holding
+        recurrent modules a chain of one Sequencer per child (sharing the children)."""
+        m = self.module
+        if type(m) is Sequential:
+            if self._chain is None or [s.module for s in self._chain.modules] != m.modules:
+                self._chain = Sequential(*[Sequencer(c) for c in m.modules])
+            return self._chain
+        return m
+
     # ---------------------------------------------------------------- compute
     def updateOutput(self, input):
         m = self.module
         if takes_sequences(m):
-            self.output = child_call(self, 0, m, m.forward, input)
+            x, was_list = self._as_batched(input, "input")
+            runner = self._runner()
+            y = child_call(self, 0, m, runner.forward, x)
+            m.output = y
+            self.output = self._from_batched(y, was_list)
             return self.output
         folded, T, was_list = self._fold(input, "input")
         y = child_call(self, 0, m, m.forward, folded)
@@ -134,26 +178,31 @@ class Sequencer(Container):
         check_same_structure(self, self.module.output, g, "the module's output", "the folded gradOutput")
         return folded, g, T, isinstance(input, (list, tuple))
 
-    def _run_backward(self, input, gradOutput, fn):
-        """``fn(x, g)`` on the module, with folded arguments for a plain module; its result
-        (a gradInput, or None) comes back unfolded."""
+    def _run_backward(self, input, gradOutput, call):
+        """``call(module, x, g)`` on what ran the forward, with the arguments in its form; its
+        result (a gradInput, or None) comes back in the input's form."""
         m = self.module
         if takes_sequences(m):
-            return child_call(self, 0, m, fn, input, gradOutput)
+            x, was_list = self._as_batched(input, "input")
+            g, _ = self._as_batched(gradOutput, "gradOutput")
+            r = child_call(self, 0, m, call, self._runner(), x, g)
+            if r is None:
+                return None
+            m.gradInput = r
+            return self._from_batched(r, was_list)
         folded, g, T, was_list = self._folded_backward(input, gradOutput)
-        r = child_call(self, 0, m, fn, folded, g)
+        r = child_call(self, 0, m, call, m, folded, g)
         return None if r is None else self._unfold(r, T, was_list)
 
     def updateGradInput(self, input, gradOutput):
-        self.gradInput = self._run_backward(input, gradOutput, self.module.updateGradInput)
+        self.gradInput = self._run_backward(input, gradOutput, lambda m, x, g: m.updateGradInput(x, g))
         return self.gradInput
 
     def accGradParameters(self, input, gradOutput, scale=1.0):
-        self._run_backward(input, gradOutput, lambda x, g: self.module.accGradParameters(x, g, scale))
+        self._run_backward(input, gradOutput, lambda m, x, g: m.accGradParameters(x, g, scale))
 
     def backward(self, input, gradOutput, scale=1.0):
-        self.gradInput = self._run_backward(input, gradOutput,
-                                            lambda x, g: self.module.backward(x, g, scale))
+        self.gradInput = self._run_backward(input, gradOutput, lambda m, x, g: m.backward(x, g, scale))
         return self.gradInput
 
     def __repr__(self):
