@@ -14,6 +14,7 @@ from .criterions import (AbsCriterion, BCECriterion, ClassNLLCriterion, Criterio
                          SmoothL1Criterion)
 from .dropout import Dropout, SpatialDropout
 from .flow import BilinearSampler, GridGenerator, HuberPenalty
+from .fullconv import SpatialFullConvolution
 from .linear import Linear
 from .module import Module
 from .normalization import BatchNormalization, SpatialBatchNormalization
@@ -23,8 +24,8 @@ from .pooling import SpatialMaxPooling, SpatialMaxUnpooling, SpatialUpSamplingNe
 from .recurrent import LSTM, AbstractRecurrent, ConvLSTM, Sequencer, UntiedConvLSTM
 from .scale import CMul, Mul
 from .serialization import load, save
-from .softmax import LogSoftMax, SoftMax, SpatialSoftMax
 from .shape import Reshape, Transpose, View
+from .softmax import LogSoftMax, SoftMax, SpatialSoftMax
 from .tables import (CAddTable, CMulTable, FlattenTable, Identity, JoinTable, NarrowTable,
                      SelectTable, SplitTable)
 

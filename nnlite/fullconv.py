@@ -1,0 +1,113 @@
+"""Transposed convolution (Torch's SpatialFullConvolution), built from the GEMMs of ``conv_ops``."""
+from . import init
+from .backend import new_parameter
+from .checks import check_int, check_matches_params, check_shape, check_spatial
+from .conv_ops import conv2d, conv2d_acc_grad_params, conv2d_grad_input
+from .module import Module
+
+
+class SpatialFullConvolution(Module):
+    """``SpatialFullConvolution(nInputPlane, nOutputPlane, kW, kH, dW=1, dH=1, padW=0, padH=0,
+    adjW=0, adjH=0)``: the transposed ("fractionally strided") convolution.
+
+    For x (B, C, H, W) or (C, H, W) with C = nInputPlane, W (nInputPlane, nOutputPlane, kH, kW)
+    and bias (nOutputPlane,), every input pixel spreads a kernel-sized patch over the output::
+
+        y[b, o, u, v] = bias[o] + sum_{c, p, q, i, j : p dH + i - padH = u, q dW + j - padW = v}
+                                  W[c, o, i, j] x[b, c, p, q]
+
+    with ``oH = (H - 1) dH - 2 padH + kH + adjH`` (likewise oW); ``adj < stride`` adds rows and
+    columns at the bottom and right that the strided windows reach only through padding.
+
+    Written as an ordinary convolution ``conv`` with weight W read as (F = nInputPlane,
+    C = nOutputPlane, kH, kW) from an oH x oW image to an H x W one, the forward pass is that
+    convolution's input gradient (``y = conv^T x``), so all three products are the GEMMs of
+    ``nnlite.conv_ops`` with the roles exchanged:
+
+    * forward          ``y = conv2d_grad_input(x)`` (``col2im(W2^T x)``) ``+ bias``;
+    * ``dL/dx = conv(gy)``: ``dL/dx[b, c, p, q] = sum_{o, i, j} W[c, o, i, j] gy[b, o, p dH + i - padH, q dW + j - padW]``;
+    * ``dL/dW[c, o, i, j] = sum_{b, p, q} x[b, c, p, q] gy[b, o, p dH + i - padH, q dW + j - padW]``
+      (the weight gradient of ``conv`` with gy as its input and x as its output gradient);
+    * ``dL/dbias[o] = sum_{b, u, v} gy[b, o, u, v]``.
+
+    Init: Torch's, W and bias ~ U(+-1/sqrt(nInputPlane kH kW)). ``noBias()`` removes the bias.
+    Torch's form with a table input ``{x, target}`` (adj computed from the target's size) is not
+    offered: give adjW/adjH.
+    """
+
+    def __init__(self, nInputPlane, nOutputPlane, kW, kH, dW=1, dH=1, padW=0, padH=0, adjW=0, adjH=0):
+        super().__init__()
+        self.nInputPlane = check_int(self, nInputPlane, "nInputPlane")
+        self.nOutputPlane = check_int(self, nOutputPlane, "nOutputPlane")
+        self.kW, self.kH = check_int(self, kW, "kW"), check_int(self, kH, "kH")
+        self.dW, self.dH = check_int(self, dW, "dW"), check_int(self, dH, "dH")
+        self.padW = check_int(self, padW, "padW", minimum=0)
+        self.padH = check_int(self, padH, "padH", minimum=0)
+        self.adjW = check_int(self, adjW, "adjW", minimum=0)
+        self.adjH = check_int(self, adjH, "adjH", minimum=0)
+        if self.adjW >= self.dW or self.adjH >= self.dH:
+            raise ValueError(f"{self.typename()}: adjW and adjH must be smaller than dW and dH "
+                             f"(Torch's rule), got adj {self.adjW},{self.adjH} for stride "
+                             f"{self.dW},{self.dH}")
+        shape = (self.nInputPlane, self.nOutputPlane, self.kH, self.kW)
+        self.weight, self.gradWeight = new_parameter(*shape), new_parameter(*shape)
+        self.bias, self.gradBias = new_parameter(self.nOutputPlane), new_parameter(self.nOutputPlane)
+        self.reset()
+
+    def reset(self, stdv=None):
+        """Torch's reset: U(+-1/sqrt(nInputPlane kH kW)), or U(+-stdv sqrt(3)) given ``stdv``."""
+        init.reset_(stdv, (self.nInputPlane * self.kH * self.kW) ** -0.5, self.weight, self.bias)
+        return self
+
+    def noBias(self):
+        self.bias = self.gradBias = None
+        return self
+
+    def _geometry(self):
+        return dict(dH=self.dH, dW=self.dW, padH=self.padH, padW=self.padW)
+
+    def _check(self, input):
+        """Checks; returns x as (B, C, H, W) and the output shape (B, nOutputPlane, oH, oW)."""
+        x4 = check_spatial(self, input, self.nInputPlane)
+        check_matches_params(self, input, self.weight)
+        B, _, H, W = x4.shape
+        oH = (H - 1) * self.dH - 2 * self.padH + self.kH + self.adjH
+        oW = (W - 1) * self.dW - 2 * self.padW + self.kW + self.adjW
+        if oH < 1 or oW < 1:
+            raise ValueError(f"{self.typename()}: input image {H}x{W} gives an empty {oH}x{oW} "
+                             f"output (padding {self.padH},{self.padW} crops more than there is)")
+        return x4, (B, self.nOutputPlane, oH, oW)
+
+    def updateOutput(self, input):
+        x4, out_shape = self._check(input)
+        y = conv2d_grad_input(x4, self.weight, out_shape, **self._geometry())
+        if self.bias is not None:
+            y += self.bias.reshape(-1, 1, 1)
+        self.output = y.reshape(input.shape[:-3] + out_shape[1:])
+        return self.output
+
+    def _check_grad(self, input, gradOutput):
+        x4, out_shape = self._check(input)
+        check_shape(self, gradOutput, input.shape[:-3] + out_shape[1:])
+        return x4, gradOutput.reshape(out_shape)
+
+    def updateGradInput(self, input, gradOutput):
+        x4, gy = self._check_grad(input, gradOutput)
+        self.gradInput = conv2d(gy, self.weight, None, **self._geometry()).reshape(input.shape)
+        return self.gradInput
+
+    def accGradParameters(self, input, gradOutput, scale=1.0):
+        x4, gy = self._check_grad(input, gradOutput)
+        conv2d_acc_grad_params(gy, x4, self.gradWeight, None, scale, **self._geometry())
+        if self.bias is not None:
+            self.gradBias += scale * gy.sum(axis=(0, 2, 3))
+
+    def extra_repr(self):
+        s = f"({self.nInputPlane} -> {self.nOutputPlane}, {self.kW}x{self.kH}"
+        if (self.dW, self.dH, self.padW, self.padH) != (1, 1, 0, 0):
+            s += f", {self.dW},{self.dH}"
+        if self.padW or self.padH:
+            s += f", {self.padW},{self.padH}"
+        if self.adjW or self.adjH:
+            s += f", {self.adjW},{self.adjH}"
+        return s + (")" if self.bias is not None else ") without bias")
