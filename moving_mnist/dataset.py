@@ -39,22 +39,37 @@ class SequenceSet:
     def __len__(self):
         return len(self.digits)
 
-    def batch(self, indices, labels=False):
-        """Frames ``(T, b, 1, S, S)`` float32 of the sequences at ``indices`` (and labels, see ``render``)."""
-        return self.generator.render(self.digits[indices], self.positions[:, indices], labels=labels)
+    def batch(self, indices, labels=False, flow=False):
+        """The sequences at ``indices``: frames ``(T, b, 1, S, S)`` float32, or a dict with extras.
+
+        With neither extra, the frames array. With ``labels`` or ``flow``, a dict holding
+        ``"frames"`` and what was asked: ``"labels"``, the per-pixel classes ``(T, b, S, S)``
+        int64 (``MovingMNIST.render``); ``"flow"`` ``(T-1, b, 2, h, w)`` and ``"flow_mask"``
+        ``(T-1, b, 1, h, w)`` float32, the true motion of frames 1..T-1 at half the frame
+        size (``MovingMNIST.motion``), the batch entries the models name in their needs.
+        """
+        digits, positions = self.digits[indices], self.positions[:, indices]
+        rendered = self.generator.render(digits, positions, labels=labels)
+        if not (labels or flow):
+            return rendered
+        out = dict(zip(("frames", "labels"), rendered)) if labels else {"frames": rendered}
+        if flow:
+            out["flow"], out["flow_mask"] = self.generator.motion(digits, positions)
+        return out
 
 
-def iterate(split, batch_size, shuffle=False, rng=None, labels=False):
-    """Yield time-major float32 batches ``(T, b, 1, S, S)`` covering ``split`` once.
+def iterate(split, batch_size, shuffle=False, rng=None, labels=False, flow=False):
+    """Yield time-major batches ``split.batch(indices, labels, flow)`` covering ``split`` once.
 
     In order, or in a random order drawn from ``rng`` (a ``numpy.random.Generator`` or a
     seed) when ``shuffle``. The last batch is smaller when ``batch_size`` does not divide
-    the set. With ``labels=True`` each item is ``(frames, pixel_labels)``.
+    the set. Each item is the frames ``(T, b, 1, S, S)`` float32, or with ``labels`` or
+    ``flow`` a dict (see ``SequenceSet.batch``).
     """
     batch_size = check_positive_int("iterate", "batch_size", batch_size)
     order = np.random.default_rng(rng).permutation(len(split)) if shuffle else np.arange(len(split))
     for first in range(0, len(order), batch_size):
-        yield split.batch(order[first:first + batch_size], labels=labels)
+        yield split.batch(order[first:first + batch_size], labels=labels, flow=flow)
 
 
 def _pools(source):

@@ -131,6 +131,29 @@ class MovingMNIST:
         unit = bounce_trajectories(start, velocity, self.seq_len)
         return digits, np.floor(unit * self.free).astype(np.int64)
 
+    def _check_motions(self, digits, positions):
+        """``digits``, ``positions`` as arrays, checked against the pool and the free range."""
+        who = type(self).__name__
+        digits, positions = np.asarray(digits), np.asarray(positions)
+        if digits.ndim != 2 or positions.ndim != 4 or positions.shape[1:] != digits.shape + (2,):
+            raise ValueError(f"{who}: digits must be (B, D) and positions (T, B, D, 2), got "
+                             f"{digits.shape} and {positions.shape}")
+        if digits.size and (digits.min() < 0 or digits.max() >= len(self.images)):
+            raise ValueError(f"{who}: digit indices must lie in 0..{len(self.images) - 1}")
+        if positions.size and (positions.min() < 0 or positions.max() > self.free):
+            raise ValueError(f"{who}: positions must lie in 0..{self.free} pixels")
+        return digits, positions
+
+    def _windows(self, corners):
+        """Flat indices ``(T, B, k, k)`` into a ``(T, B, S, S)`` canvas of the k x k windows
+        whose top-left pixels are ``corners (T, B, 2)``: one gather or scatter places a digit
+        in every frame at once."""
+        t_len, b = corners.shape[:2]
+        size, offsets = self.frame_size, np.arange(self.images.shape[1])
+        planes = np.arange(t_len * b).reshape(t_len, b, 1, 1) * size * size
+        return (planes + (corners[:, :, 0, None, None] + offsets[:, None]) * size
+                + corners[:, :, 1, None, None] + offsets)
+
     def render(self, digits, positions, labels=False):
         """Frames ``(T, B, 1, S, S)`` float32 of the given digits at the given pixel positions.
 
@@ -138,29 +161,17 @@ class MovingMNIST:
         pixels in [0, S - k]. With ``labels=True`` also returns per-pixel labels
         ``(T, B, S, S)`` int64.
         """
-        who = type(self).__name__
-        digits, positions = np.asarray(digits), np.asarray(positions)
-        if digits.ndim != 2 or positions.ndim != 4 or positions.shape[1:] != digits.shape + (2,):
-            raise ValueError(f"{who}: render needs digits (B, D) and positions (T, B, D, 2), got "
-                             f"{digits.shape} and {positions.shape}")
-        if digits.size and (digits.min() < 0 or digits.max() >= len(self.images)):
-            raise ValueError(f"{who}: digit indices must lie in 0..{len(self.images) - 1}")
-        if positions.size and (positions.min() < 0 or positions.max() > self.free):
-            raise ValueError(f"{who}: positions must lie in 0..{self.free} pixels")
+        digits, positions = self._check_motions(digits, positions)
         if labels and self.labels is None:
-            raise ValueError(f"{who}: per-pixel labels need the digit labels (labels=...)")
+            raise ValueError(f"{type(self).__name__}: per-pixel labels need the digit labels "
+                             f"(labels=...)")
         t_len, b = positions.shape[:2]
-        size, k = self.frame_size, self.images.shape[1]
-        # Flat indices into the (T, B, S, S) canvas: one gather and one scatter of every
-        # digit's k x k window for all frames at once. A digit's windows never overlap,
-        # so plain assignment is exact.
+        size = self.frame_size
+        # A digit's windows never overlap each other, so plain assignment is exact.
         frames = np.zeros(t_len * b * size * size, dtype=np.float32)
         pixel_labels = np.full(frames.shape, BACKGROUND, dtype=np.int64) if labels else None
-        corner = np.arange(t_len * b).reshape(t_len, b, 1, 1) * size * size
-        offsets = np.arange(k)
         for j in range(digits.shape[1]):
-            window = (corner + (positions[:, :, j, 0, None, None] + offsets[:, None]) * size
-                      + positions[:, :, j, 1, None, None] + offsets)
+            window = self._windows(positions[:, :, j])
             under = frames[window]
             digit = self.images[digits[:, j]][None]
             wins = digit > under
@@ -170,6 +181,59 @@ class MovingMNIST:
                 pixel_labels[window] = np.where(wins, cls, pixel_labels[window])
         frames = frames.reshape(t_len, b, 1, size, size)
         return (frames, pixel_labels.reshape(t_len, b, size, size)) if labels else frames
+
+    def motion(self, digits, positions, scale=2):
+        """The true motion of frames 1..T-1, at 1/``scale`` of the frame size: ``(flow, mask)``.
+
+        ``flow (T-1, B, 2, h, w)`` float32, h = w = S / scale, channel 0 = y, 1 = x, in pixels
+        of that resolution; ``mask (T-1, B, 1, h, w)`` float32, 1 where the flow is defined.
+        ``flow[t]`` is the field that warps frame t into frame t+1 in the *backward* (sampling)
+        convention of ``nnlite.GridGenerator`` / ``BilinearSampler``: output pixel p of frame
+        t+1 shows what frame t shows at ``p + flow[t](p)``. ``scale=2`` is the resolution of
+        AE-ConvLSTM-flow's flow (the encoder's 2x2 pooling: 32x32 for 64x64 frames).
+
+        For digit j moving by ``v = positions[t+1, j] - positions[t, j]`` (whole frame pixels)
+        a pixel of frame t+1 covered by it came from ``p - v``, so its flow is ``-v / scale``
+        (a shift of ``v`` frame pixels is ``v / scale`` pixels at the pooled resolution, whose
+        pixel i covers frame pixels ``scale i .. scale i + scale - 1``). The rules:
+
+        * *coverage*: a pixel of the flow's resolution is covered by digit j in frame t+1
+          when any frame pixel of its ``scale x scale`` block is ink of j (the digit image
+          is > 0 there), as the encoder's max pooling sees it;
+        * *overlap*: a pixel covered by two or more digits in frame t+1 is masked out (their
+          motions differ and the frame there shows both; no single flow is true). A pixel
+          covered by one digit keeps that digit's flow even where another digit covers its
+          source in frame t;
+        * *bounce*: ``v`` is the displacement of the rendered positions, so a bounce frame
+          carries the shortened move to the wall that the frames show;
+        * *border*: a pixel whose source point ``p + flow`` leaves ``[0, h - 1] x [0, w - 1]``
+          (where the bilinear sampler would read zeros) is masked out;
+        * elsewhere (background, masked pixels) the flow is 0.
+        """
+        who = type(self).__name__
+        digits, positions = self._check_motions(digits, positions)
+        scale = check_positive_int(who, "scale", scale)
+        size = self.frame_size
+        if size % scale:
+            raise ValueError(f"{who}: the frame size {size} is not a multiple of the flow's "
+                             f"scale {scale}")
+        h = size // scale
+        later = positions[1:]
+        n, b = later.shape[:2]
+        velocity = (later - positions[:-1]).astype(np.float32)  # (T-1, B, D, 2) frame pixels
+        covers = np.zeros((n, b, h, h), dtype=np.int64)
+        flow = np.zeros((n, b, 2, h, h), dtype=np.float32)
+        for j in range(digits.shape[1]):
+            ink = np.zeros(n * b * size * size, dtype=bool)
+            ink[self._windows(later[:, :, j])] = (self.images[digits[:, j]] > 0)[None]
+            block = ink.reshape(n, b, h, scale, h, scale).any(axis=(3, 5))
+            covers += block
+            flow += np.where(block[:, :, None], -velocity[:, :, j, :, None, None] / scale, 0)
+        pixel = np.arange(h, dtype=np.float32)
+        src_y, src_x = pixel[:, None] + flow[:, :, 0], pixel + flow[:, :, 1]
+        inside = (src_y >= 0) & (src_y <= h - 1) & (src_x >= 0) & (src_x <= h - 1)
+        mask = ((covers == 1) & inside)[:, :, None]
+        return np.where(mask, flow, 0).astype(np.float32), mask.astype(np.float32)
 
     def generate(self, batch_size, rng=None, labels=False):
         """``render(*sample(batch_size, rng), labels)``: a fresh random batch of sequences."""

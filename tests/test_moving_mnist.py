@@ -371,8 +371,16 @@ def test_iterate_batches_once_in_time_major_order():
     shuffled = list(mm.iterate(split, 4, shuffle=True, rng=3))
     order = numpy.random.default_rng(3).permutation(6)
     numpy.testing.assert_array_equal(numpy.concatenate(shuffled, axis=1), everything[:, order])
-    frames, pixel_labels = next(mm.iterate(split, 2, labels=True))
-    assert frames.shape == (5, 2, 1, 64, 64) and pixel_labels.shape == (5, 2, 64, 64)
+    batch = next(mm.iterate(split, 2, labels=True))
+    assert sorted(batch) == ["frames", "labels"]
+    assert batch["frames"].shape == (5, 2, 1, 64, 64) and batch["labels"].shape == (5, 2, 64, 64)
+    batch = next(mm.iterate(split, 2, labels=True, flow=True))
+    assert sorted(batch) == ["flow", "flow_mask", "frames", "labels"]
+    assert batch["flow"].shape == (4, 2, 2, 32, 32) and batch["flow_mask"].shape == (4, 2, 1, 32, 32)
+    numpy.testing.assert_array_equal(batch["frames"], everything[:, :2])
+    flow_only = split.batch(numpy.arange(2), flow=True)
+    assert sorted(flow_only) == ["flow", "flow_mask", "frames"]
+    numpy.testing.assert_array_equal(flow_only["flow"], batch["flow"])
 
 
 @pytest.mark.parametrize("kwargs, message", [
