@@ -47,6 +47,12 @@ class Criterion:
     def backward(self, input, target):
         return self.updateGradInput(input, target)
 
+    def __call__(self, input, target):
+        """Torch's ``criterion(input, target)``: forward then backward; ``(loss, gradInput)``."""
+        self.forward(input, target)
+        self.backward(input, target)
+        return self.output, self.gradInput
+
     @classmethod
     def typename(cls):
         return "nn." + cls.__name__
