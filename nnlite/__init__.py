@@ -20,7 +20,8 @@ from .module import Module
 from .normalization import BatchNormalization, SpatialBatchNormalization
 from .pointwise import (ELU, Abs, AddConstant, Exp, HardTanh, LeakyReLU, Log, MulConstant, Power,
                         PReLU, SoftPlus, Threshold)
-from .pooling import SpatialMaxPooling, SpatialMaxUnpooling, SpatialUpSamplingNearest
+from .pooling import (SpatialAveragePooling, SpatialMaxPooling, SpatialMaxUnpooling,
+                      SpatialUpSamplingNearest)
 from .recurrent import LSTM, AbstractRecurrent, ConvLSTM, Sequencer, UntiedConvLSTM
 from .scale import CMul, Mul
 from .serialization import load, save

@@ -20,30 +20,18 @@ def _pool_out_size(n, k, stride, pad, ceil_mode):
     return out
 
 
-class SpatialMaxPooling(Module):
-    """``SpatialMaxPooling(kW, kH, dW=kW, dH=kH, padW=0, padH=0)``: max over kH x kW windows.
-
-    ``y[b, c, p, q] = max_{i, j} xpad[b, c, p dH + i, q dW + j]`` for x (B, C, H, W) or
-    (C, H, W), where padding counts as -inf (it never wins). Output size: Torch's floor
-    mode by default, ``ceil()`` / ``floor()`` switch (see ``_pool_out_size``).
-
-    Ties go to the FIRST maximum in row-major window order (Torch's strict ``>`` scan),
-    and the argmax of each window is kept: the max is linear around x with slope 1
-    at that one pixel, so
-
-        ``dL/dx[b, c, u, v] = sum of gy[b, c, p, q] over the windows whose argmax is (u, v)``
-
-    a scatter-add, since overlapping windows (stride < kernel) may pick the same pixel.
-    Torch requires ``pad <= kernel / 2``, as here, so no window is all padding.
+class _WindowPooling(Module):
+    """Shared by the pooling modules: kH x kW windows at stride (dH, dW) over a (B, C, H, W)
+    or (C, H, W) input with padding (padH, padW); output size in Torch's floor mode by default,
+    ``ceil()`` / ``floor()`` switch (see ``_pool_out_size``). Torch requires
+    ``pad <= kernel / 2``, as here, so no window is all padding.
     """
     parameter_names = ()
-    _transient = Module._transient + ("_indices", "_input_shape")
 
-    def __init__(self, kW, kH, dW=None, dH=None, padW=0, padH=0):
+    def __init__(self, kW, kH, dW, dH, padW, padH):
         super().__init__()
         self.kW, self.kH = check_int(self, kW, "kW"), check_int(self, kH, "kH")
-        self.dW = self.kW if dW is None else check_int(self, dW, "dW")
-        self.dH = self.kH if dH is None else check_int(self, dH, "dH")
+        self.dW, self.dH = check_int(self, dW, "dW"), check_int(self, dH, "dH")
         self.padW = check_int(self, padW, "padW", minimum=0)
         self.padH = check_int(self, padH, "padH", minimum=0)
         if 2 * self.padW > self.kW or 2 * self.padH > self.kH:
@@ -51,8 +39,6 @@ class SpatialMaxPooling(Module):
                              f"(Torch's rule), got pad {self.padW},{self.padH} for a "
                              f"{self.kW}x{self.kH} kernel")
         self.ceil_mode = False
-        self._indices = None
-        self._input_shape = None
 
     def ceil(self):
         self.ceil_mode = True
@@ -71,21 +57,62 @@ class SpatialMaxPooling(Module):
         check_window_fits(self, x4, self.kH, self.kW, self.padH, self.padW)
         return x4
 
+    def _framed(self, x4, fill, oH, oW):
+        """x4 in a frame of ``fill``: the left/top padding, and on the right/bottom whatever the
+        windows cover beyond the input (padding, or the overhang of ceil mode)."""
+        H, W = x4.shape[-2:]
+        xpad = get_xp(x4).full(x4.shape[:2] + self._frame_hw(H, W, oH, oW), fill, dtype=x4.dtype)
+        xpad[:, :, self.padH:self.padH + H, self.padW:self.padW + W] = x4
+        return xpad
+
+    def _frame_hw(self, H, W, oH, oW):
+        """Height and width of that frame."""
+        return (max(H + self.padH, (oH - 1) * self.dH + self.kH),
+                max(W + self.padW, (oW - 1) * self.dW + self.kW))
+
+    def _windows(self, xpad, oH, oW):
+        """The (B, C, oH, oW, kH kW) strided view of every window of a framed input."""
+        B, C = xpad.shape[:2]
+        s0, s1, s2, s3 = xpad.strides
+        return get_xp(xpad).lib.stride_tricks.as_strided(
+            xpad, shape=(B, C, oH, oW, self.kH, self.kW),
+            strides=(s0, s1, s2 * self.dH, s3 * self.dW, s2, s3)).reshape(B, C, oH, oW, self.kH * self.kW)
+
+    def extra_repr(self):
+        s = f"({self.kW}x{self.kH}, {self.dW},{self.dH}"
+        if self.padW or self.padH:
+            s += f", {self.padW},{self.padH}"
+        return s + ")"
+
+
+class SpatialMaxPooling(_WindowPooling):
+    """``SpatialMaxPooling(kW, kH, dW=kW, dH=kH, padW=0, padH=0)``: max over kH x kW windows.
+
+    ``y[b, c, p, q] = max_{i, j} xpad[b, c, p dH + i, q dW + j]`` for x (B, C, H, W) or
+    (C, H, W), where padding counts as -inf (it never wins); windows and output size as
+    ``_WindowPooling``.
+
+    Ties go to the FIRST maximum in row-major window order (Torch's strict ``>`` scan),
+    and the argmax of each window is kept: the max is linear around x with slope 1
+    at that one pixel, so
+
+        ``dL/dx[b, c, u, v] = sum of gy[b, c, p, q] over the windows whose argmax is (u, v)``
+
+    a scatter-add, since overlapping windows (stride < kernel) may pick the same pixel.
+    """
+    _transient = Module._transient + ("_indices", "_input_shape")
+
+    def __init__(self, kW, kH, dW=None, dH=None, padW=0, padH=0):
+        super().__init__(kW, kH, kW if dW is None else dW, kH if dH is None else dH, padW, padH)
+        self._indices = None
+        self._input_shape = None
+
     def updateOutput(self, input):
         x4 = self._check(input)
         xp = get_xp(x4)
         B, C, H, W = x4.shape
         oH, oW = self._output_hw(H, W)
-        # -inf frame: the left/top padding, and on the right/bottom whatever the windows
-        # cover beyond the input (padding, or the overhang of ceil mode)
-        Hp = max(H + self.padH, (oH - 1) * self.dH + self.kH)
-        Wp = max(W + self.padW, (oW - 1) * self.dW + self.kW)
-        xpad = xp.full((B, C, Hp, Wp), -xp.inf, dtype=x4.dtype)
-        xpad[:, :, self.padH:self.padH + H, self.padW:self.padW + W] = x4
-        s0, s1, s2, s3 = xpad.strides
-        windows = xp.lib.stride_tricks.as_strided(
-            xpad, shape=(B, C, oH, oW, self.kH, self.kW),
-            strides=(s0, s1, s2 * self.dH, s3 * self.dW, s2, s3)).reshape(B, C, oH, oW, -1)
+        windows = self._windows(self._framed(x4, -xp.inf, oH, oW), oH, oW)
         arg = windows.argmax(axis=-1)  # argmax returns the first maximum: Torch's tie rule
         y = xp.take_along_axis(windows, arg[..., None], axis=-1)[..., 0]
         # flat index of each argmax in x4: ((b C + c) H + row) W + col
@@ -117,12 +144,6 @@ class SpatialMaxPooling(Module):
         scatter_add(gx, self._indices.reshape(-1), gradOutput.reshape(-1))
         self.gradInput = gx.reshape(input.shape)
         return self.gradInput
-
-    def extra_repr(self):
-        s = f"({self.kW}x{self.kH}, {self.dW},{self.dH}"
-        if self.padW or self.padH:
-            s += f", {self.padW},{self.padH}"
-        return s + ")"
 
 
 class SpatialUpSamplingNearest(Module):
@@ -212,3 +233,68 @@ class SpatialMaxUnpooling(Module):
 
     def extra_repr(self):
         return f"(associated to {self.pooling!r})"
+
+
+class SpatialAveragePooling(_WindowPooling):
+    """``SpatialAveragePooling(kW, kH, dW=1, dH=1, padW=0, padH=0)``: mean over kH x kW windows
+    (windows and output size as ``_WindowPooling``; ``ceil()`` / ``floor()`` switch).
+
+    ``y[b, c, p, q] = sum_{i, j} xpad[b, c, p dH + i, q dW + j] / n[p, q]`` with zero padding.
+    The divisor is Torch's: the window clipped to the padded image (the overhang of ceil mode
+    never counts), ``n = (min(h0 + kH, H + padH) - h0) (min(w0 + kW, W + padW) - w0)`` with
+    ``h0 = p dH - padH``, ``w0 = q dW - padW``; after ``setCountExcludePad()`` only the input
+    pixels in the window count (Torch's ``count_include_pad = false``; the default counts
+    the padding, ``setCountIncludePad()``).
+
+    Each input pixel enters every window that covers it with weight ``1 / n``, so
+    ``dL/dx[b, c, u, v] = sum over windows (p, q) covering (u, v) of gy[b, c, p, q] / n[p, q]``:
+    ``gy / n`` added back onto the frame once per kernel offset (kH kW vectorised slices).
+    """
+
+    def __init__(self, kW, kH, dW=1, dH=1, padW=0, padH=0):
+        super().__init__(kW, kH, dW, dH, padW, padH)
+        self.count_include_pad = True
+
+    def setCountIncludePad(self):
+        self.count_include_pad = True
+        return self
+
+    def setCountExcludePad(self):
+        self.count_include_pad = False
+        return self
+
+    def _divisor(self, xp, H, W, oH, oW):
+        """n[p, q] as an (oH, oW) array (see the class docstring)."""
+        def counts(n_out, stride, k, pad, n_in):
+            start = xp.arange(n_out) * stride - pad
+            end = xp.minimum(start + k, n_in + pad)
+            if self.count_include_pad:
+                return end - start
+            return xp.minimum(end, n_in) - xp.maximum(start, 0)
+        return counts(oH, self.dH, self.kH, self.padH, H)[:, None] * counts(oW, self.dW, self.kW, self.padW, W)
+
+    def updateOutput(self, input):
+        x4 = self._check(input)
+        xp = get_xp(x4)
+        H, W = x4.shape[-2:]
+        oH, oW = self._output_hw(H, W)
+        sums = self._windows(self._framed(x4, 0, oH, oW), oH, oW).sum(axis=-1)
+        self.output = (sums / self._divisor(xp, H, W, oH, oW)).astype(x4.dtype, copy=False)
+        self.output = self.output.reshape(input.shape[:-2] + (oH, oW))
+        return self.output
+
+    def updateGradInput(self, input, gradOutput):
+        x4 = self._check(input)
+        xp = get_xp(x4)
+        H, W = x4.shape[-2:]
+        oH, oW = self._output_hw(H, W)
+        check_shape(self, gradOutput, input.shape[:-2] + (oH, oW))
+        g = (gradOutput.reshape(x4.shape[:2] + (oH, oW)) / self._divisor(xp, H, W, oH, oW)).astype(
+            gradOutput.dtype, copy=False)
+        gpad = xp.zeros(x4.shape[:2] + self._frame_hw(H, W, oH, oW), dtype=g.dtype)
+        for i in range(self.kH):
+            for j in range(self.kW):
+                gpad[:, :, i:i + self.dH * (oH - 1) + 1:self.dH, j:j + self.dW * (oW - 1) + 1:self.dW] += g
+        gx = gpad[:, :, self.padH:self.padH + H, self.padW:self.padW + W]
+        self.gradInput = xp.ascontiguousarray(gx).reshape(input.shape)
+        return self.gradInput

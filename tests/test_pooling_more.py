@@ -73,3 +73,77 @@ def test_unpooling_bad_inputs():
         unpool.backward(x, x)
     with pytest.raises(TypeError, match="expected an nn.SpatialMaxPooling, got ReLU"):
         nn.SpatialMaxUnpooling(nn.ReLU())
+
+
+# ---------------------------------------------------------------- SpatialAveragePooling
+def reference_avg_pool(x, kW, kH, dW, dH, padW, padH, ceil_mode, include_pad):
+    """Torch's loop: the window clipped to the padded image, divided as count_include_pad says."""
+    from tests.test_pooling import reference_pool_size
+    B, C, H, W = x.shape
+    oH = reference_pool_size(H, kH, dH, padH, ceil_mode)
+    oW = reference_pool_size(W, kW, dW, padW, ceil_mode)
+    y = numpy.zeros((B, C, oH, oW))
+    for p in range(oH):
+        for q in range(oW):
+            h0, w0 = p * dH - padH, q * dW - padW
+            h1, w1 = min(h0 + kH, H + padH), min(w0 + kW, W + padW)
+            n = (h1 - h0) * (w1 - w0)
+            a, b, c, d = max(h0, 0), max(w0, 0), min(h1, H), min(w1, W)
+            y[:, :, p, q] = x[:, :, a:c, b:d].sum(axis=(2, 3)) / (n if include_pad else (c - a) * (d - b))
+    return y
+
+
+AVG_CASES = [
+    dict(args=(2, 2, 2, 2), shape=(2, 2, 4, 6), ceil=False),
+    dict(args=(3, 3, 2, 2, 1, 1), shape=(1, 2, 5, 6), ceil=True),
+    dict(args=(3, 2, 2, 1, 1, 1), shape=(2, 1, 4, 5), ceil=False),
+    dict(args=(2, 2), shape=(1, 1, 3, 3), ceil=True),     # Torch's default stride 1
+]
+
+
+def make_avg(case, include_pad=True):
+    m = nn.SpatialAveragePooling(*case["args"])
+    m = m.ceil() if case["ceil"] else m
+    return m if include_pad else m.setCountExcludePad()
+
+
+@pytest.mark.parametrize("case", AVG_CASES)
+@pytest.mark.parametrize("include_pad", [True, False])
+def test_avg_pool_jacobian_and_loop_reference(xp, rng, case, include_pad):
+    m = on(xp, make_avg(case, include_pad))
+    x = rand(xp, rng, *case["shape"])
+    assert_jacobian(m, x)
+    assert_jacobian(m, rand(xp, rng, *case["shape"][1:]))
+    ref = reference_avg_pool(host(x), m.kW, m.kH, m.dW, m.dH, m.padW, m.padH, m.ceil_mode, include_pad)
+    numpy.testing.assert_allclose(host(m.forward(x)), ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", AVG_CASES)
+@pytest.mark.parametrize("include_pad", [True, False])
+def test_avg_pool_matches_torch(rng, case, include_pad):
+    torch = pytest.importorskip("torch")
+    m = make_avg(case, include_pad).double()
+    x, gy = rng.standard_normal(case["shape"]), None
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.avg_pool2d(tx, (m.kH, m.kW), (m.dH, m.dW), (m.padH, m.padW),
+                                        ceil_mode=m.ceil_mode, count_include_pad=include_pad)
+    gy = rng.standard_normal(ty.shape)
+    ty.backward(torch.tensor(gy))
+    numpy.testing.assert_allclose(m.forward(x), ty.detach().numpy(), rtol=1e-12)
+    numpy.testing.assert_allclose(m.backward(x, gy), tx.grad.numpy(), rtol=1e-12)
+
+
+def test_avg_pool_float32_repr_and_errors():
+    m = nn.SpatialAveragePooling(2, 2, 2, 2)
+    assert m.forward(numpy.ones((1, 4, 4), numpy.float32)).dtype == numpy.float32
+    assert repr(m) == "nn.SpatialAveragePooling(2x2, 2,2)"
+    with pytest.raises(ValueError, match=r"nn.SpatialAveragePooling: input must be \(C, H, W\) or \(B, C, H, W\)"):
+        m.forward(numpy.zeros((4, 4), numpy.float32))
+    with pytest.raises(ValueError, match="nn.SpatialAveragePooling: input image 1x4 .* smaller than the 2x2 kernel"):
+        m.forward(numpy.zeros((1, 1, 4), numpy.float32))
+    with pytest.raises(ValueError, match="padding must be at most half the kernel"):
+        nn.SpatialAveragePooling(2, 2, 1, 1, 2, 0)
+    x = numpy.zeros((1, 4, 4), numpy.float32)
+    with pytest.raises(ValueError, match=r"gradOutput must be of shape \(1, 2, 2\), got shape \(1, 4, 4\)"):
+        m.backward(x, x)
+    assert m.forward(numpy.zeros((0, 1, 4, 4), numpy.float32)).shape == (0, 1, 2, 2)  # empty batch
