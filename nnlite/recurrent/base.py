@@ -64,6 +64,13 @@ class AbstractRecurrent(Module):
       ``gradH0 = dL/dh0`` and ``gradC0 = dL/dc0``. They are not parameters:
       ``parameters()`` and ``zeroGradParameters`` leave them alone, and an optimiser
       does not train them.
+    * Final state (sequence mode): ``finalCell`` is the last forward's final cell state
+      ``c_T`` (the state's shape (B, outputSize, ...); transient), its final output
+      ``h_T`` being ``output[-1]``. A user may set ``gradFinalCell`` (None = zero), an
+      array of that shape that ``backward`` adds to ``dL/dc_T`` (rnn's
+      ``userNextGradCell``; ``dL/dh_T`` simply goes into ``gradOutput[-1]``): with
+      ``h0``/``c0`` and ``gradH0``/``gradC0`` this copies an encoder's final state into a
+      decoder and backpropagates through the copy.
     * ``remember(mode)`` (sequence mode), mode in 'both', 'train', 'eval', 'neither'
       (default 'neither', as in rnn's Sequencer): when remembering in the current mode
       (``train`` flag), the final ``(h, c)`` of a sequence is kept in ``lastState``
@@ -90,13 +97,14 @@ class AbstractRecurrent(Module):
     the gradient at the state before them to ``_write_initial_gradients``.
     """
     _transient = Module._transient + ("_cache", "lastState", "_steps", "_state", "_carry",
-                                      "_gradStep", "_accStep")
+                                      "_gradStep", "_accStep", "finalCell")
     step_ndim = None
     step_layout = None
     input_what = None
     # class-level defaults, also for modules loaded from files saved before step mode existed
     mode = "sequence"
     _steps = _state = _carry = _gradStep = _accStep = None
+    finalCell = gradFinalCell = None
 
     def __init__(self, rho=9999, mode="sequence"):
         super().__init__()
@@ -236,6 +244,7 @@ class AbstractRecurrent(Module):
             self.lastState = None
         h, c, user_h, user_c = self._initial_state(x)
         H, c_last, steps = self._forward_sequence(x, h, c)
+        self.finalCell = c_last
         self._cache = None
         if self.train:
             self._cache = self._truncated(dict(x=x, h=H, h0=h, c0=c, user_h=user_h, user_c=user_c,
@@ -273,6 +282,7 @@ class AbstractRecurrent(Module):
             for g in (self.gradH0, self.gradC0):
                 if g is not None:
                     g.fill(0)
+        self._cache["dc_in"] = self._final_cell_gradient()
         dx = self._bptt(gy[s:], need_input, scale)
         if not need_input:
             return None
@@ -281,6 +291,17 @@ class AbstractRecurrent(Module):
             full[s:] = dx
             dx = full
         return self._write_sequence(dx, form)
+
+    def _final_cell_gradient(self):
+        """``gradFinalCell`` after checking it against the cached forward's state (or None)."""
+        g = self.gradFinalCell
+        if g is not None:
+            want = tuple(self._cache["shape"][1:])
+            if tuple(g.shape) != want:
+                raise ValueError(f"{self.typename()}: gradFinalCell must have the final cell state's "
+                                 f"shape {want}, got {tuple(g.shape)}")
+            check_matches_params(self, g, self.weight, "gradFinalCell")
+        return g
 
     def updateGradInput(self, input, gradOutput):
         if self.mode == "step":

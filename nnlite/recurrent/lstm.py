@@ -35,6 +35,9 @@ class LSTM(AbstractLSTM):
     candidate, output. Init (the paper's memory): every weight U(-0.08, 0.08),
     forget-gate bias 1, other biases 0. ``rho`` comes last (keyword) since the
     spec's signature has none; BPTT reaches back at most ``rho`` steps.
+
+    ``inputSize`` may be 0: an LSTM with no input (steps (B, 0)), driven by its initial
+    state and biases alone (Srivastava et al.'s unconditioned decoder).
     """
     parameter_names = AbstractLSTM.parameter_names + ("weightPeephole",)
     step_ndim = 1
@@ -43,7 +46,7 @@ class LSTM(AbstractLSTM):
 
     def __init__(self, inputSize, outputSize, peephole=False, rho=9999, mode="sequence"):
         super().__init__(rho, mode)
-        self.inputSize = check_int(self, inputSize, "inputSize")
+        self.inputSize = check_int(self, inputSize, "inputSize", minimum=0)
         self.outputSize = check_int(self, outputSize, "outputSize")
         F, out = 4 * self.outputSize, self.outputSize
         self.weight = new_parameter(F, self.inputSize)

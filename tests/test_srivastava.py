@@ -1,0 +1,180 @@
+"""Srivastava et al. (2015)'s LSTM encoder-decoder models (models/srivastava.py) and the two
+recurrent hooks they need (the gradient at an LSTM's final cell state, an LSTM with no input).
+
+Gradient checks run in float64 at tiny sizes: 4x4 frames, 3 hidden units, 3 input and
+3 future frames, batch 2.
+"""
+import numpy
+import pytest
+
+import nnlite as nn
+from models.srivastava import (LSTMAutoencoder, LSTMComposite, LSTMCompositeConditionalFuture,
+                               LSTMConditionalFuturePredictor, LSTMDecoder, LSTMEncoder,
+                               LSTMEncoderDecoder, LSTMFuturePredictor, parameter_count)
+from tests.helpers import host, on, rand
+from tests.recurrent_helpers import assert_gradients
+
+S, HIDDEN, N_IN, N_FUT, B = 4, 3, 3, 3, 2
+P = S * S
+KINDS = {  # (reconstruction, future)
+    "autoencoder": ("unconditioned", None),
+    "autoencoder-cond": ("conditional", None),
+    "future": (None, "unconditioned"),
+    "future-cond": (None, "conditional"),
+    "composite": ("unconditioned", "unconditioned"),
+    "composite-cond": ("unconditioned", "conditional"),
+}
+
+
+def tiny(kind, layers=2, xp=numpy):
+    rec, fut = KINDS[kind]
+    return on(xp, LSTMEncoderDecoder(S, S, HIDDEN, layers, N_IN, N_FUT, reconstruction=rec, future=fut))
+
+
+def frames(xp, rng):
+    return rand(xp, rng, N_IN + N_FUT, B, 1, S, S, low=0.0, high=1.0)
+
+
+def states(xp, rng, layers):
+    return [rand(xp, rng, B, HIDDEN) for _ in range(2 * layers)]
+
+
+# ------------------------------------------------------------- the recurrent hooks
+def test_lstm_without_input_from_a_given_state(xp, rng):
+    m = on(xp, nn.LSTM(0, HIDDEN, True))
+    m.h0, m.c0 = rand(xp, rng, B, HIDDEN), rand(xp, rng, B, HIDDEN)
+    x = xp.zeros((4, B, 0))
+    assert m.forward(x).shape == (4, B, HIDDEN)
+    assert m.weight.shape == (4 * HIDDEN, 0)
+    assert_gradients(m, x, [(m.h0, m.gradH0), (m.c0, m.gradC0)])
+
+
+class FinalCell(nn.Container):
+    """Output ``[H, c_T]`` of an LSTM: checks ``gradFinalCell`` against finite differences."""
+
+    def updateOutput(self, input):
+        m = self.modules[0]
+        self.output = [m.forward(input), m.finalCell]
+        return self.output
+
+    def backward(self, input, gradOutput, scale=1.0):
+        m = self.modules[0]
+        m.gradFinalCell = gradOutput[1]
+        self.gradInput = m.backward(input, gradOutput[0], scale)
+        return self.gradInput
+
+
+@pytest.mark.parametrize("peephole", [False, True])
+def test_jacobian_through_the_final_cell_state(xp, rng, peephole):
+    m = on(xp, nn.LSTM(2, HIDDEN, peephole))
+    m.h0, m.c0 = rand(xp, rng, B, HIDDEN), rand(xp, rng, B, HIDDEN)
+    assert_gradients(FinalCell(m), rand(xp, rng, 4, B, 2), [(m.h0, m.gradH0), (m.c0, m.gradC0)])
+
+
+def test_final_cell_is_the_last_cell_state_and_a_wrong_gradient_shape_is_an_error(rng):
+    m = on(numpy, nn.LSTM(2, HIDDEN)).remember("both")
+    x = rand(numpy, rng, 4, B, 2)
+    m.forward(x)
+    numpy.testing.assert_array_equal(m.finalCell, m.lastState[1])
+    m.gradFinalCell = numpy.zeros((B + 1, HIDDEN))
+    with pytest.raises(ValueError, match="nn.LSTM: gradFinalCell must have the final cell state's shape"):
+        m.backward(x, numpy.zeros((4, B, HIDDEN)))
+
+
+# ------------------------------------------------------------- encoder and decoder
+@pytest.mark.parametrize("layers", [1, 2])
+def test_jacobian_of_the_encoder_to_its_final_states(xp, rng, layers):
+    enc = on(xp, LSTMEncoder(P, HIDDEN, layers))
+    out = enc.forward(rand(xp, rng, N_IN, B, P))
+    assert len(out) == 2 * layers and all(s.shape == (B, HIDDEN) for s in out)
+    assert_gradients(enc, rand(xp, rng, N_IN, B, P))
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("conditional", [False, True])
+def test_jacobian_of_a_decoder_from_its_copied_state(xp, rng, layers, conditional):
+    dec = on(xp, LSTMDecoder(P, HIDDEN, layers, conditional))
+    x = rand(xp, rng, N_FUT, B, P) if conditional else xp.zeros((N_FUT, B, 0))
+    inp = [x] + states(xp, rng, layers)
+    assert dec.forward(inp).shape == (N_FUT, B, P)
+    assert_gradients(dec, inp)
+
+
+# ------------------------------------------------------------------- whole models
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_jacobian_of_the_whole_model(xp, rng, kind, layers):
+    """Input (frames read by the encoder and, when conditional, fed as ground truth) and every
+    parameter: the gradient reaches the encoder only through the copied states."""
+    assert_gradients(tiny(kind, layers, xp), frames(xp, rng))
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_split_targets_reconstruction_reversed_then_future(xp, rng, kind):
+    model = tiny(kind, 1, xp)
+    batch = {"frames": rand(xp, rng, N_IN + N_FUT + 2, B, 1, S, S, low=0.0, high=1.0)}
+    inputs, targets = model.split(batch)
+    f = host(batch["frames"])
+    numpy.testing.assert_array_equal(host(inputs), f[:N_IN + N_FUT])
+    want = {"reconstruction": f[N_IN - 1::-1], "future": f[N_IN:N_IN + N_FUT]}
+    rec, fut = KINDS[kind]
+    tasks = [t for t, k in (("reconstruction", rec), ("future", fut)) if k]
+    got = targets if len(tasks) > 1 else [targets]
+    assert len(got) == len(tasks)
+    for t, g in zip(tasks, got):
+        numpy.testing.assert_array_equal(host(g), want[t])
+    out = model.forward(inputs)
+    for o, g in zip(out if len(tasks) > 1 else [out], got):
+        assert o.shape == g.shape
+
+
+def _redraw(x, steps):
+    y = x.copy()
+    y[steps] = numpy.random.default_rng(5).random(y[steps].shape)
+    return y
+
+
+def test_conditional_decoder_reads_the_truth_when_training_its_own_output_when_evaluating(rng):
+    dec = on(numpy, LSTMDecoder(P, HIDDEN, 2, True))
+    st = states(numpy, rng, 2)
+    x = rand(numpy, rng, N_FUT, B, P, low=0.0, high=1.0)
+    # training: step t reads x[t], nothing later
+    y = dec.forward([x] + st).copy()
+    y1 = dec.forward([_redraw(x, slice(1, 2))] + st)
+    numpy.testing.assert_array_equal(y1[0], y[0])
+    assert numpy.abs(y1[1:] - y[1:]).min() > 0
+    # evaluation: only x[0] is read; step t >= 1 reads the prediction of step t-1
+    dec.evaluate()
+    free = dec.forward([x] + st).copy()
+    numpy.testing.assert_array_equal(dec.forward([_redraw(x, slice(1, None))] + st), free)
+    own = numpy.concatenate([x[:1], free[:-1]])
+    dec.training()
+    numpy.testing.assert_allclose(dec.forward([own] + st), free, rtol=0, atol=1e-12)
+
+
+def test_the_conditional_future_predictor_never_reads_the_future_when_evaluating(rng):
+    model = tiny("future-cond")
+    x = frames(numpy, rng)
+    fed = slice(N_IN, N_IN + N_FUT - 1)  # the ground truth fed to decoder steps 1 .. F-1
+    y = model.forward(x).copy()
+    y1 = model.forward(_redraw(x, fed))
+    numpy.testing.assert_array_equal(y1[0], y[0])
+    assert numpy.abs(y1[1:] - y[1:]).min() > 0
+    model.evaluate()
+    free = model.forward(x).copy()
+    numpy.testing.assert_array_equal(model.forward(_redraw(x, slice(N_IN, None))), free)
+    own = x.copy()
+    own[fed] = free[:-1]
+    model.training()
+    numpy.testing.assert_allclose(model.forward(own), free, rtol=0, atol=1e-12)
+    assert numpy.abs(free - y).max() > 1e-6  # free running differs from teacher forcing
+
+
+@pytest.mark.parametrize("kind", ["autoencoder", "future", "composite"])
+def test_unconditioned_models_give_the_same_output_in_both_modes(rng, kind):
+    model = tiny(kind)
+    x = frames(numpy, rng)
+    train = [a.copy() for a in nn.tables.table_leaves(model.forward(x))]
+    model.evaluate()
+    for a, b in zip(train, nn.tables.table_leaves(model.forward(x))):
+        numpy.testing.assert_array_equal(a, b)
