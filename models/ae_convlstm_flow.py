@@ -18,13 +18,17 @@ sampler): every stage except the memory runs on the T*B frames at once.
 """
 import nnlite as nn
 from nnlite.checks import check_array
+from nnlite.flow import normalise_flow
 from nnlite.recurrent import fold_time, unfold_time
 
 from .blocks import decoder, encoder, flow_regressor, memory
-from .video_predictor import VideoPredictor
+from .flow_metrics import flow_sums
+from .video_predictor import VideoPredictor, per_pixel_bce
 
 
 class AEConvLSTMFlow(VideoPredictor, nn.Container):
+    eval_needs = ("flow", "flow_mask")
+
     def __init__(self, height=64, width=64, rho=9999, huber_weight=1e-2, huber_threshold=1e-3,
                  forget_bias=1.0, flow_zero_1x1=False, flow_clamp=False):
         """The paper's model; three options reproduce the original Torch code (SPEC §8).
@@ -62,11 +66,52 @@ class AEConvLSTMFlow(VideoPredictor, nn.Container):
         scale = xp.asarray([(h - 1) / 2, (w - 1) / 2], dtype=flow.dtype).reshape(1, 2, 1, 1)
         return flow * scale
 
+    def evaluate_batch(self, batch):
+        """Table 1's frame metrics (``VideoPredictor``) and, when the batch holds the true
+        motion (``"flow"``, ``"flow_mask"``: ``MovingMNIST.motion``), the flow's.
+
+        The flow scored is the one that predicts the test frame: step ``n_inputs - 1``, made
+        after ``n_inputs`` frames, against the true motion of frame ``n_inputs``. Sums over
+        sequences of the per-sequence means (``models.flow_metrics``): ``epe`` and ``ae`` of
+        the model's flow (``flow_pixels``), ``zero_epe`` and ``zero_ae`` of a zero flow, and
+        ``true_flow_bce`` / ``true_flow_sqerr``: the test frame predicted by the model's own
+        encoder, sampler and decoder from the true flow (0 off the mask: the background does
+        not move). That is the frame error a perfect flow would give this decoder; it is not
+        a floor, since no backward flow has a true source where a digit uncovers background.
+        """
+        if "flow" not in batch:
+            return super().evaluate_batch(batch)
+        k = self.n_inputs - 1
+        sums = self._true_flow_sums(batch["frames"], batch["flow"][k])  # before the forward below
+        sums.update(super().evaluate_batch(batch))
+        flow = unfold_time(self.flow_pixels(), self.output.shape[0])[k]
+        sums.update(flow_sums(flow, batch["flow"][k], batch["flow_mask"][k]))
+        return sums
+
+    def _true_flow_sums(self, frames, truth):
+        """BCE and squared error sums of frame ``n_inputs`` predicted with the true flow.
+
+        Runs the encoder, grid, sampler and decoder on one step, overwriting their outputs:
+        the caller runs the model's own forward afterwards.
+        """
+        x = self.enc.forward(frames[self.n_inputs - 1])
+        h, w = x.shape[-2:]
+        grid = self.grid.forward(normalise_flow(truth.astype(x.dtype, copy=False), h, w))
+        pred = self.dec.forward(self.sampler.forward([x, grid]))
+        target = frames[self.n_inputs]
+        return {"true_flow_bce": per_pixel_bce(pred, target).sum(),
+                "true_flow_sqerr": ((pred - target) ** 2).mean(axis=(1, 2, 3)).sum()}
+
     def picture_rows(self, batch):
+        """The frames and prediction, the flow of the last step in pixels, and with the
+        batch's true motion the true flow of the same frame (same (h, w, 2) (y, x) layout)."""
         rows = super().picture_rows(batch)
         T = self.output.shape[0]
-        flow = nn.to_numpy(self.flow_pixels()[T - 1])  # sequence 0 of the last step: (2, h, w)
-        return rows + [("flow", [flow.transpose(1, 2, 0)])]
+        flow = nn.to_numpy(unfold_time(self.flow_pixels(), T)[T - 1, 0])  # (2, h, w)
+        rows.append(("flow", [flow.transpose(1, 2, 0)]))
+        if "flow" in batch:
+            rows.append(("true flow", [nn.to_numpy(batch["flow"][T - 1, 0]).transpose(1, 2, 0)]))
+        return rows
 
     def updateOutput(self, input):
         check_array(self, input, (5,), layout="a stacked sequence (T, B, 1, H, W)")

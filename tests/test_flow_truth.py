@@ -6,8 +6,10 @@ frame t warped with the true field of frame t+1 must give frame t+1 on the maske
 import numpy
 import pytest
 
+import models
 import moving_mnist as mm
 import nnlite as nn
+from models import flow_metrics
 from moving_mnist import MovingMNIST
 from nnlite.flow import normalise_flow
 from tests.helpers import host
@@ -123,3 +125,93 @@ def test_motion_checks_its_arguments():
         g.motion(digits, positions, scale=4)
     with pytest.raises(ValueError, match=r"MovingMNIST: positions must lie in 0\.\.14"):
         g.motion(digits, positions + 15)
+
+
+# ------------------------------------------------------------------ the metrics
+def loop_metrics(flow, truth, mask):
+    """Per-sequence mean EPE and Barron angular error (degrees), pixel by pixel."""
+    out = []
+    for f, t, m in zip(flow, truth, mask[:, 0]):
+        epe, ae, n = 0.0, 0.0, 0
+        for i, j in zip(*numpy.nonzero(m)):
+            a, b = numpy.array([f[0, i, j], f[1, i, j], 1.0]), numpy.array([t[0, i, j], t[1, i, j], 1.0])
+            epe += numpy.hypot(*(a - b)[:2])
+            cos = a @ b / (numpy.linalg.norm(a) * numpy.linalg.norm(b))
+            ae += numpy.degrees(numpy.arccos(min(cos, 1.0)))
+            n += 1
+        out.append((epe / max(n, 1), ae / max(n, 1)))
+    return numpy.array(out)
+
+
+def test_endpoint_and_angular_errors_match_a_loop(xp, rng):
+    flow, truth = rng.normal(0, 2, size=(2, 3, 2, 5, 6))
+    mask = (rng.uniform(size=(3, 1, 5, 6)) < 0.6).astype(numpy.float64)
+    mask[2] = 0  # an empty mask contributes 0
+    sums = flow_metrics.flow_sums(*(xp.asarray(a) for a in (flow, truth, mask)))
+    assert all(host(v).shape == () for v in sums.values())
+    want = loop_metrics(flow, truth, mask).sum(axis=0)
+    zero = loop_metrics(numpy.zeros_like(flow), truth, mask).sum(axis=0)
+    got = [float(host(sums[k])) for k in ("epe", "ae", "zero_epe", "zero_ae")]
+    numpy.testing.assert_allclose(got, [*want, *zero], rtol=1e-10)
+
+
+def test_the_true_field_scores_0_and_a_zero_flow_scores_the_mean_speed():
+    images, labels = mm.embedded_digits("train")
+    g = MovingMNIST(images, labels, seq_len=6)
+    digits, positions = g.sample(4, 3)
+    flow, mask = g.motion(digits, positions)
+    for t in range(len(flow)):
+        sums = flow_metrics.flow_sums(flow[t], flow[t], mask[t])
+        assert sums["epe"] == 0 and sums["ae"] == 0
+        speed = numpy.hypot(flow[t, :, 0], flow[t, :, 1])
+        m = mask[t, :, 0]
+        mean_speed = [s[k > 0].mean() for s, k in zip(speed, m)]
+        assert min(mean_speed) > 0.5  # the digits move (3.6 frame pixels per frame)
+        numpy.testing.assert_allclose(sums["zero_epe"], sum(mean_speed), rtol=1e-5)
+        numpy.testing.assert_allclose(sums["zero_ae"], sum(
+            numpy.degrees(numpy.arctan(s[k > 0])).mean() for s, k in zip(speed, m)), rtol=1e-5)
+
+
+# ------------------------------------------------------------------ the flow model's evaluation
+def square_batch(moves, size=16, k=4, frames=11):
+    """One all-ink k x k square per sequence, sequence b moving by ``moves[b]`` (y, x) frame
+    pixels per frame and bouncing off the sides, as the batch dict the data loader gives
+    (frames, flow, flow_mask)."""
+    g = MovingMNIST(numpy.ones((1, k, k), numpy.float32), seq_len=frames, num_digits=1,
+                    frame_size=size)
+    free = size - k
+    travelled = numpy.array([4, 6]) + numpy.arange(frames)[:, None, None] * numpy.asarray(moves)
+    positions = free - numpy.abs(travelled % (2 * free) - free)  # reflected at 0 and at free
+    split = mm.SequenceSet(g, numpy.zeros((len(moves), 1), numpy.int64), positions[:, :, None])
+    return split.batch(numpy.arange(len(moves)), flow=True)
+
+
+def test_flow_model_evaluation_with_the_true_motion():
+    """A model whose flow is exactly 0 (the zero 1x1 layer): its EPE is the zero flow's, and on
+    still squares the true flow (0) predicts exactly what the model predicts."""
+    model = models.build("ae-convlstm-flow", height=16, width=16, flow_zero_1x1=True)
+    assert model.eval_needs == ("flow", "flow_mask")
+    moving = square_batch([[0, 1], [1, 0]])
+    sums = model.evaluate_batch(moving)
+    frame_only = model.evaluate_batch({"frames": moving["frames"]})
+    for key in frame_only:  # the flow metrics leave the frame metrics unchanged
+        numpy.testing.assert_allclose(sums[key], frame_only[key], rtol=1e-6)
+    assert sums["epe"] == sums["zero_epe"] == 2 * 0.5 and sums["ae"] == sums["zero_ae"]
+    assert {"true_flow_bce", "true_flow_sqerr"} <= set(sums)
+    still = square_batch([[0, 0], [0, 0]])
+    sums = model.evaluate_batch(still)
+    assert sums["zero_epe"] == 0
+    numpy.testing.assert_allclose(sums["true_flow_bce"], sums["bce"], rtol=1e-5)
+    numpy.testing.assert_allclose(sums["true_flow_sqerr"], sums["sqerr"], rtol=1e-5)
+
+
+def test_flow_model_pictures_show_the_true_flow_of_the_same_frame():
+    model = models.build("ae-convlstm-flow", height=16, width=16)
+    model.theta[1].bias[...] = [0.3, -0.4]  # a flow that differs between sequences and steps
+    batch = square_batch([[0, 2], [2, 0]])
+    model.evaluate_batch(batch)
+    rows = dict(model.picture_rows(batch))
+    flow = host(model.flow_pixels()).reshape(10, 2, 2, 8, 8)[9, 0]  # step 9, sequence 0
+    numpy.testing.assert_array_equal(rows["flow"][0], flow.transpose(1, 2, 0))
+    numpy.testing.assert_array_equal(rows["true flow"][0], batch["flow"][9, 0].transpose(1, 2, 0))
+    assert (rows["true flow"][0][..., 1] == -1).any()  # sequence 0 moves right by 2 frame pixels
