@@ -18,6 +18,7 @@ from .fullconv import SpatialFullConvolution
 from .linear import Linear
 from .module import Module
 from .normalization import BatchNormalization, SpatialBatchNormalization
+from .padding import SpatialReflectionPadding, SpatialZeroPadding
 from .pointwise import (ELU, Abs, AddConstant, Exp, HardTanh, LeakyReLU, Log, MulConstant, Power,
                         PReLU, SoftPlus, Threshold)
 from .pooling import (SpatialAveragePooling, SpatialMaxPooling, SpatialMaxUnpooling,
