@@ -178,3 +178,91 @@ def test_unconditioned_models_give_the_same_output_in_both_modes(rng, kind):
     model.evaluate()
     for a, b in zip(train, nn.tables.table_leaves(model.forward(x))):
         numpy.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------- sizes, loss, metrics
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_parameter_count_formula(kind, layers):
+    """Per decoder lstm(P or 0, h) + (layers - 1) lstm(h, h) + h P + P, encoder lstm(P, h) +
+    (layers - 1) lstm(h, h), lstm(i, h) = 4 h (i + h + 1) + 3 h (peepholes)."""
+    model = tiny(kind, layers)
+    counted = sum(p.size for p in model.parameters()[0])
+    assert model.parameter_count() == counted
+
+
+def test_parameter_count_at_the_papers_size():
+    lstm = lambda i, h: 4 * h * (i + h + 1) + 3 * h  # noqa: E731
+    P, h = 4096, 2048
+    decoder = lstm(0, h) + lstm(h, h) + h * P + P
+    assert parameter_count(64, 64, 2048, 2, [False, False]) == lstm(P, h) + lstm(h, h) + 2 * decoder
+    assert parameter_count(64, 64, 2048, 2, [False, False]) == 201_420_800
+
+
+def test_the_command_line_classes():
+    for cls, rec, fut in ((LSTMAutoencoder, False, None), (LSTMFuturePredictor, None, False),
+                          (LSTMComposite, False, False), (LSTMConditionalFuturePredictor, None, True),
+                          (LSTMCompositeConditionalFuture, False, True)):
+        model = cls(height=S, width=S, hidden=HIDDEN, layers=1)
+        want = [("reconstruction", rec), ("future", fut)]
+        want = [(t, c) for t, c in want if c is not None]
+        assert [(t, d.conditional) for t, d in zip(model.tasks, model.decoders)] == want
+        assert model.min_frames == 20
+
+
+def test_composite_loss_is_the_sum_of_both_decoders(rng):
+    model = tiny("composite")
+    inputs, targets = model.split({"frames": frames(numpy, rng)})
+    out = model.forward(inputs)
+    crit = model.make_criterion("bce")
+    total = float(crit.forward(out, targets))
+    parts = [float(nn.BCECriterion().double().forward(o, t)) for o, t in zip(out, targets)]
+    assert total == pytest.approx(sum(parts), rel=1e-12)
+    grads = crit.backward(out, targets)
+    assert len(grads) == 2 and all(g.shape == o.shape for g, o in zip(grads, out))
+
+
+@pytest.mark.parametrize("kind", ["future-cond", "composite", "autoencoder"])
+def test_evaluate_batch_is_table_2s_summed_cross_entropy(rng, kind):
+    model = tiny(kind)
+    model.evaluate()
+    batch = {"frames": (frames(numpy, rng) > 0.5).astype(numpy.float64)}
+    sums = model.evaluate_batch(batch)
+    assert sums["sequences"] == B
+    f = batch["frames"]
+    truth = {"": f[N_IN:], "recon_": f[:N_IN][::-1]}
+    outputs = dict(zip(model.tasks, model.output if len(model.tasks) > 1 else [model.output]))
+    names = {"future": "", "reconstruction": "recon_"}
+    assert sorted(sums) == sorted([names[t] + m for t in model.tasks for m in ("bce", "xent")]
+                                  + ["sequences"])
+    for task, pred in outputs.items():
+        t = truth[names[task]]
+        ce = -(t * numpy.log(pred + 1e-12) + (1 - t) * numpy.log(1 - pred + 1e-12))
+        per_sequence = ce.sum(axis=(0, 2, 3, 4))  # summed over frames and pixels
+        assert float(sums[names[task] + "xent"]) == pytest.approx(per_sequence.sum(), rel=1e-12)
+        assert float(sums[names[task] + "bce"]) == pytest.approx(per_sequence.sum() / (ce[:, 0].size),
+                                                                  rel=1e-12)
+
+
+def test_picture_rows_as_figure_4(rng):
+    model = tiny("composite-cond")
+    model.evaluate()
+    batch = {"frames": frames(numpy, rng)}
+    model.predict(batch)
+    rows = dict(model.picture_rows(batch))
+    assert list(rows) == ["input", "reconstruction", "future", "prediction"]
+    assert [len(v) for v in rows.values()] == [N_IN, N_IN, N_FUT, N_FUT]
+    numpy.testing.assert_array_equal(rows["future"][0], batch["frames"][N_IN, 0, 0])
+    # the reconstruction row is in time order: its last tile is decoder step 0 (frame n-1)
+    numpy.testing.assert_array_equal(rows["reconstruction"][-1], model.output[0][0, 0, 0])
+    numpy.testing.assert_array_equal(rows["prediction"][0], model.output[1][0, 0, 0])
+
+
+def test_errors_name_the_model(rng):
+    model = tiny("future")
+    with pytest.raises(ValueError, match=r"models.LSTMEncoderDecoder: input must be 6 frames"):
+        model.forward(frames(numpy, rng)[:-1])
+    with pytest.raises(ValueError, match="future must be one of"):
+        LSTMEncoderDecoder(S, S, HIDDEN, 1, future="conditioned")
+    with pytest.raises(ValueError, match="no decoder"):
+        LSTMEncoderDecoder(S, S, HIDDEN, 1)
