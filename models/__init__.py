@@ -1,4 +1,5 @@
-"""The architectures of Patraucean et al. (2016), Table 1, built from nnlite modules.
+"""The architectures of Patraucean et al. (2016), Table 1, and the LSTM encoder-decoders of
+Srivastava et al. (2015) (``srivastava.py``), built from nnlite modules.
 
 ``build(name, **options)`` makes one by its command-line name (``options(name)`` lists
 what it takes); see each module for its layers, parameter count and options.
@@ -10,12 +11,19 @@ from .ae_convlstm import AEConvLSTM
 from .ae_convlstm_flow import AEConvLSTMFlow
 from .ae_fclstm import AEfcLSTM
 from .blocks import count_parameters
+from .srivastava import (LSTMAutoencoder, LSTMComposite, LSTMCompositeConditionalFuture,
+                         LSTMConditionalFuturePredictor, LSTMFuturePredictor)
 
 MODELS = {
     "ae-conv": AEConv,
     "ae-fclstm": AEfcLSTM,
     "ae-convlstm": AEConvLSTM,
     "ae-convlstm-flow": AEConvLSTMFlow,
+    "lstm-autoencoder": LSTMAutoencoder,
+    "lstm-future": LSTMFuturePredictor,
+    "lstm-composite": LSTMComposite,
+    "lstm-future-cond": LSTMConditionalFuturePredictor,
+    "lstm-composite-cond": LSTMCompositeConditionalFuture,
 }
 
 #: the paper's Table 1 (parameters, per-pixel test error)
@@ -24,6 +32,14 @@ PAPER_TABLE1 = {
     "ae-fclstm": (33623649, 0.0650),
     "ae-convlstm": (1256305, 0.0641),
     "ae-convlstm-flow": (1035067, 0.0439),
+}
+
+#: Srivastava et al.'s Table 2 (2 layers): cross-entropy of the 10 future frames per sequence
+PAPER_TABLE2 = {
+    "lstm-future": 350.2,
+    "lstm-composite": 344.9,
+    "lstm-future-cond": 343.5,
+    "lstm-composite-cond": 341.2,
 }
 
 

@@ -65,6 +65,10 @@ class _Wired(nn.Container):
     ``step(module, x, g)`` (updateGradInput, backward or accGradParameters) in reverse order
     and returns the gradient at the input."""
 
+    @classmethod
+    def typename(cls):
+        return "models." + cls.__name__
+
     def updateGradInput(self, input, gradOutput):
         self.gradInput = self._backward(input, gradOutput, lambda m, x, g: m.updateGradInput(x, g))
         return self.gradInput

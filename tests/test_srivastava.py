@@ -266,3 +266,22 @@ def test_errors_name_the_model(rng):
         LSTMEncoderDecoder(S, S, HIDDEN, 1, future="conditioned")
     with pytest.raises(ValueError, match="no decoder"):
         LSTMEncoderDecoder(S, S, HIDDEN, 1)
+
+
+@pytest.mark.parametrize("kind", ["composite-cond", "autoencoder"])
+def test_save_load_gives_identical_outputs_in_both_modes(tmp_path, rng, kind):
+    model = tiny(kind)
+    x = frames(numpy, rng)
+    want = [host(a).copy() for a in nn.tables.table_leaves(model.forward(x))]
+    model.evaluate()
+    want_free = [host(a).copy() for a in nn.tables.table_leaves(model.forward(x))]
+    nn.save(tmp_path / "model.h5", model)
+    loaded = nn.load(tmp_path / "model.h5")
+    assert type(loaded) is type(model) and loaded.tasks == model.tasks
+    assert loaded.encoder is loaded.modules[0] and all(
+        d is m for d, m in zip(loaded.decoders, loaded.modules[1:]))
+    for a, b in zip(want_free, nn.tables.table_leaves(loaded.forward(x))):
+        numpy.testing.assert_array_equal(a, b)
+    loaded.training()
+    for a, b in zip(want, nn.tables.table_leaves(loaded.forward(x))):
+        numpy.testing.assert_array_equal(a, b)
