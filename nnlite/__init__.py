@@ -25,10 +25,11 @@ from .pooling import (SpatialAveragePooling, SpatialMaxPooling, SpatialMaxUnpool
                       SpatialUpSamplingNearest)
 from .recurrent import LSTM, AbstractRecurrent, ConvLSTM, Sequencer, UntiedConvLSTM
 from .scale import CMul, Mul
+from .select import Narrow, Padding, Replicate, Select
 from .serialization import load, save
 from .shape import Reshape, Transpose, View
 from .softmax import LogSoftMax, SoftMax, SpatialSoftMax
-from .tables import (CAddTable, CMulTable, FlattenTable, Identity, JoinTable, NarrowTable,
-                     SelectTable, SplitTable)
+from .tables import (CAddTable, CDivTable, CMulTable, CSubTable, FlattenTable, Identity, JoinTable,
+                     NarrowTable, SelectTable, SplitTable)
 
 __version__ = "0.1.0"

@@ -311,3 +311,38 @@ class FlattenTable(_TableModule):
         check_same_structure(self, table_leaves(input), gradOutput, "the flattened input")
         self.gradInput = rebuild_table(input, gradOutput)
         return self.gradInput
+
+
+class _PairTable(_ElementwiseTable):
+    """A binary ``_ElementwiseTable``: the input is a list of exactly two arrays."""
+
+    def _check(self, input, gradOutput=None):
+        check_table(self, input, 2)
+        super()._check(input, gradOutput)
+
+
+class CSubTable(_PairTable):
+    """``output = input[0] - input[1]``; ``dL/dinput[0] = gy``, ``dL/dinput[1] = -gy``."""
+
+    _op = operator.sub
+
+    def updateGradInput(self, input, gradOutput):
+        self._check(input, gradOutput)
+        self.gradInput = [gradOutput.copy(), -gradOutput]
+        return self.gradInput
+
+
+class CDivTable(_PairTable):
+    """``output = input[0] / input[1]`` (element-wise).
+
+    ``dL/dinput[0] = gy / input[1]``; ``dL/dinput[1] = -gy input[0] / input[1]^2``.
+    """
+
+    _op = operator.truediv
+
+    def updateGradInput(self, input, gradOutput):
+        self._check(input, gradOutput)
+        a, b = input
+        ga = gradOutput / b
+        self.gradInput = [ga, -ga * a / b]
+        return self.gradInput
