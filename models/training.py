@@ -1,68 +1,141 @@
-"""One training step, the learning-rate schedule, and checkpoints.
+"""One guarded training step, the learning-rate schedule, and checkpoints.
 
-A step is Torch's closure pattern: ``feval(x)`` runs forward over the sequence,
-the loss, backward through time, clips the flat gradient to ``[-clip, clip]``
-(the paper's clipping) and returns ``(loss, grads)``; ``optim.rmsprop`` then
-updates the flat parameter vector in place.
+A step is Torch's closure pattern: ``feval(x)`` runs forward, the loss, backward
+through time, clips the flat gradient to ``[-clip, clip]`` (the paper's clipping) and
+returns ``(loss, grads)``; ``optim.rmsprop`` then updates the flat parameter vector in
+place. Every model family goes through the same code: the model says what it trains on
+(``split``), with which criterion (``make_criterion``) and which extra terms it logs
+(``loss_terms``); see ``models/video_predictor.py``.
+
+The guard: a step is kept only if the loss, every gradient and every updated parameter
+are finite. To stay within one device-to-host transfer per step, the update is applied
+and then checked with device reductions; the loss, the logged terms and the verdict come
+back together, and a step that failed is undone from a copy of the parameters and the
+optimizer state taken before it. Nothing non-finite therefore ever reaches a checkpoint.
 """
 import math
 import os
 
 import nnlite as nn
+from nnlite.backend import is_array
 from nnlite.optim import clip_gradients
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or Inf: training stops and the last good checkpoint is kept.
+    """A step gave a non-finite loss, gradient or parameter; it was undone.
 
-    Raised before the update, so the parameters and the optimizer state are those of
-    the last good step."""
-
-
-def make_criterion(loss):
-    if loss == "bce":
-        return nn.BCECriterion()
-    if loss == "mse":
-        return nn.MSECriterion()
-    raise ValueError(f"unknown loss {loss!r}; expected 'bce' or 'mse'")
+    The parameters and the optimizer state are those of the last good step."""
 
 
 class Trainer:
-    """Holds a model, its flat parameters and the RMSprop state; ``step(frames)`` trains once."""
+    """Holds a model, its flat parameters and the RMSprop state; ``step(batch)`` trains once.
 
-    def __init__(self, model, loss="bce", lr=1e-4, clip=50.0, decay=0.9, decay_every=5):
+    ``last_frame_only`` trains on the last prediction of each sequence only (the original
+    Torch script's objective, SPEC §8); the paper trains on every next frame.
+    """
+
+    def __init__(self, model, loss="bce", lr=1e-4, clip=50.0, decay=0.9, decay_every=5,
+                 last_frame_only=False):
         self.model = model
-        self.criterion = make_criterion(loss)
+        self.criterion = model.make_criterion(loss)
         self.params, self.grads = model.getParameters()
         self.optimizer = nn.optim.RMSprop({"learningRate": lr})
         self.lr0, self.clip, self.decay, self.decay_every = lr, clip, decay, decay_every
+        self.last_frame_only = last_frame_only
         self.step_count = 0
+        self.moved = True
+        self._saved = {}  # reused buffers of the state before the step in progress
 
     def learning_rate(self, epoch):
         """The paper's schedule: ``lr0 * decay ** (epoch // decay_every)``."""
         return nn.optim.step_decay(self.lr0, int(epoch), self.decay, self.decay_every)
 
-    def step(self, frames, epoch=0):
-        """Train on one batch of sequences (T, B, 1, H, W); returns (loss, flow penalty)."""
-        inputs, targets = frames[:-1], self.model.targets(frames)
+    def _objective(self, output, targets):
+        """(output, targets) the criterion sees, and how to widen its gradient back."""
+        if not self.last_frame_only:
+            return output, targets, lambda g: g
+        if not (is_array(output) and is_array(targets)):
+            raise ValueError(f"Trainer: last_frame_only needs a model with one stacked output, "
+                             f"{type(self.model).__name__} returns several")
+
+        def widen(g):
+            full = nn.get_xp(g).zeros_like(output)
+            full[-1:] = g
+            return full
+        return output[-1:], targets[-1:], widen
+
+    def _save_state(self):
+        """Copy the parameters and the optimizer's arrays into reused buffers."""
+        state = {"params": self.params, **self.optimizer.state}
+        for k in list(self._saved):
+            if k not in state:
+                del self._saved[k]
+        for k, v in state.items():
+            if is_array(v):
+                buf = self._saved.get(k)
+                if buf is None or buf.shape != v.shape or buf.dtype != v.dtype:
+                    buf = self._saved[k] = v.copy()
+                else:
+                    buf[...] = v
+            else:
+                self._saved[k] = v
+
+    def _restore_state(self):
+        self.params[...] = self._saved["params"]
+        for k in list(self.optimizer.state):
+            if k not in self._saved:
+                del self.optimizer.state[k]  # created by the failed step
+        for k, v in self._saved.items():
+            if k == "params":
+                continue
+            if is_array(v):
+                self.optimizer.state[k][...] = v
+            else:
+                self.optimizer.state[k] = v
+
+    def step(self, batch, epoch=0):
+        """Train on one batch and return the logged values as floats: ``loss`` and each loss term.
+
+        ``batch`` is a dict (``"frames"`` (T, B, 1, H, W) and what the model needs) or the
+        frames alone. Raises ``TrainingDiverged`` when the step was non-finite; it has then
+        been undone. Reads the device once. Afterwards ``moved`` says whether any parameter
+        changed (a run whose parameters stop moving has saturated).
+        """
+        batch = batch if isinstance(batch, dict) else {"frames": batch}
+        inputs, targets = self.model.split(batch)
+        xp = nn.get_xp(self.params)
+        checks = {}
 
         def feval(x):
             self.grads.fill(0)
-            pred = self.model.forward(inputs)
-            loss = self.criterion.forward(pred, targets)
-            if not math.isfinite(loss):
-                # raised inside feval, before the update: parameters and RMSprop state stay good
-                raise TrainingDiverged(f"loss became {loss} at step {self.step_count + 1}; stopping "
-                                       f"(lower --lr or --clip; the last checkpoint is kept)")
-            self.model.backward(inputs, self.criterion.backward(pred, targets))
+            output = self.model.forward(inputs)
+            out, tgt, widen = self._objective(output, targets)
+            loss = xp.asarray(self.criterion.updateOutput(out, tgt))
+            self.model.backward(inputs, widen(self.criterion.updateGradInput(out, tgt)))
             if self.clip:
                 clip_gradients(self.grads, self.clip)
+            checks["loss"], checks["grads"] = loss, xp.isfinite(self.grads).all()
             return loss, self.grads
 
+        self._save_state()
         self.optimizer.config["learningRate"] = self.learning_rate(epoch)
-        _, (loss,) = self.optimizer.step(feval, self.params)
+        with nn.backend.host_xp.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # a diverging step overflows on NumPy; the guard below reports it once, clearly
+            self.optimizer.step(feval, self.params)
+        terms = self.model.loss_terms()
+        ok = checks["grads"] & xp.isfinite(self.params).all()
+        moved = (self.params != self._saved["params"]).any()
+        values = [checks["loss"], *terms.values(), ok, moved]
+        host = nn.to_numpy(xp.stack([xp.asarray(v, dtype=self.params.dtype) for v in values]))
+        logged = dict(zip(["loss", *terms], (float(v) for v in host[:-2])))
+        self.moved = bool(host[-1])
+        if not (host[-2] and all(math.isfinite(v) for v in logged.values())):
+            self._restore_state()
+            bad = "the loss" if not math.isfinite(logged["loss"]) else "a gradient or parameter"
+            raise TrainingDiverged(f"step {self.step_count + 1} made {bad} non-finite "
+                                   f"(loss {logged['loss']}); the update was undone")
         self.step_count += 1
-        return loss, self.model.penalty()
+        return logged
 
     def state(self, extra=None):
         """Everything needed to resume: model, optimizer state, step counter, RNG state, extras."""
@@ -72,9 +145,16 @@ class Trainer:
         return state
 
     def save(self, path, extra=None):
-        """Write a checkpoint atomically (``nnlite.save`` writes a temp file, then renames)."""
+        """Write a checkpoint atomically: parameters and optimizer state, no gradients.
+
+        Refuses (``RuntimeError``) to write non-finite parameters; the step guard makes
+        that unreachable, so this is the last line of defence, at one read per checkpoint.
+        """
+        xp = nn.get_xp(self.params)
+        if not bool(xp.isfinite(self.params).all()):
+            raise RuntimeError(f"Trainer.save: refusing to write non-finite parameters to {path}")
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        nn.save(path, self.state(extra))
+        nn.save(path, self.state(extra), gradients=False)
 
     @classmethod
     def resume(cls, path, device="cpu", **kwargs):

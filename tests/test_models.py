@@ -83,10 +83,10 @@ def test_one_rmsprop_step_lowers_the_loss_on_its_batch(xp, name):
     model = tiny(name, xp)
     frames = moving_squares(model, xp)
     trainer = Trainer(model, lr=1e-3)
-    loss, penalty = trainer.step(frames)
+    logged = trainer.step(frames)
     after = trainer.criterion.forward(model.forward(frames[:-1]), model.targets(frames))
-    assert trainer.step_count == 1 and penalty >= 0
-    assert after < loss
+    assert trainer.step_count == 1 and logged.get("smoothness", 0.0) >= 0 and trainer.moved
+    assert after < logged["loss"]
 
 
 def test_a_resumed_trainer_continues_exactly(tmp_path):
@@ -98,26 +98,56 @@ def test_a_resumed_trainer_continues_exactly(tmp_path):
     trainer.step(first)
     trainer.save(tmp_path / "ckpt.h5")
     rng_at_save = nn.getRNGState()
-    loss, _ = trainer.step(second)
+    loss = trainer.step(second)["loss"]
     nn.manualSeed(99)
     resumed, ckpt = Trainer.resume(tmp_path / "ckpt.h5", lr=1e-3)
     assert ckpt["step"] == 1 and nn.getRNGState() == rng_at_save
-    assert resumed.step(second)[0] == loss and resumed.step_count == 2
+    assert resumed.step(second)["loss"] == loss and resumed.step_count == 2
     numpy.testing.assert_array_equal(resumed.params, trainer.params)
 
 
-def test_a_nan_loss_raises_before_the_update():
+def test_a_nan_loss_undoes_the_update():
     model = tiny("ae-convlstm-flow")
     frames = moving_squares(model)
     trainer = Trainer(model, lr=1e-3)
     trainer.step(frames)
     params, mean_square = trainer.params.copy(), trainer.optimizer.state["m"].copy()
     frames[-1, 0, 0, 5, 5] = numpy.nan  # a target pixel
-    with pytest.raises(TrainingDiverged, match="loss became nan at step 2; stopping"):
+    with pytest.raises(TrainingDiverged, match="step 2 made the loss non-finite .*; the update was undone"):
         trainer.step(frames)
     assert trainer.step_count == 1
     numpy.testing.assert_array_equal(trainer.params, params)
     numpy.testing.assert_array_equal(trainer.optimizer.state["m"], mean_square)
+
+
+def test_a_finite_loss_with_a_nan_gradient_undoes_the_update_first_step_included():
+    """The issue's case: the loss is finite but backward gives NaN (HuberPenalty's 0*inf once
+    the flow overflows). The step is undone, the optimizer state created by it removed."""
+    model = tiny("ae-convlstm-flow")
+    frames = moving_squares(model)
+    trainer = Trainer(model, lr=1e-3)
+    params = trainer.params.copy()
+    backward = model.backward
+
+    def poisoned(input, gradOutput, scale=1.0):
+        g = backward(input, gradOutput, scale)
+        trainer.grads[3] = numpy.nan
+        return g
+
+    model.backward = poisoned
+    with pytest.raises(TrainingDiverged, match="step 1 made a gradient or parameter non-finite"):
+        trainer.step(frames)
+    numpy.testing.assert_array_equal(trainer.params, params)
+    assert "m" not in trainer.optimizer.state and trainer.step_count == 0
+
+
+def test_last_frame_only_trains_on_the_last_prediction():
+    model = tiny("ae-convlstm")
+    frames = moving_squares(model)
+    trainer = Trainer(model, lr=1e-3, last_frame_only=True)
+    logged = trainer.step(frames)
+    expected = trainer.criterion.forward(model.output[-1:], frames[-1:])
+    assert logged["loss"] == pytest.approx(expected, rel=1e-6)
 
 
 # ------------------------------------------------- gradients of the flow model
@@ -194,7 +224,7 @@ def test_flow_model_gradient_includes_the_smoothness_penalty(rng):
     scale, grad_scale = model.theta[2].weight, model.theta[2].gradWeight
 
     def objective():
-        return float((g * model.forward(x)).sum()) + model.penalty()
+        return float((g * model.forward(x)).sum()) + float(model.loss_terms()["smoothness"])
 
     def gradients():
         model.forward(x)
