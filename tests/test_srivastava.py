@@ -57,11 +57,16 @@ class FinalCell(nn.Container):
         self.output = [m.forward(input), m.finalCell]
         return self.output
 
-    def backward(self, input, gradOutput, scale=1.0):
+    def updateGradInput(self, input, gradOutput):
         m = self.modules[0]
         m.gradFinalCell = gradOutput[1]
-        self.gradInput = m.backward(input, gradOutput[0], scale)
+        self.gradInput = m.updateGradInput(input, gradOutput[0])
         return self.gradInput
+
+    def accGradParameters(self, input, gradOutput, scale=1.0):
+        m = self.modules[0]
+        m.gradFinalCell = gradOutput[1]
+        m.accGradParameters(input, gradOutput[0], scale)
 
 
 @pytest.mark.parametrize("peephole", [False, True])
