@@ -3,7 +3,8 @@
 Errors raised by a child are re-raised with the child's index and type in front,
 so ``Sequential (2) nn.Linear: input must be ...`` says exactly which layer failed.
 """
-from .checks import check_same_structure, check_table
+from .backend import get_xp
+from .checks import check_array, check_same_structure, check_shape, check_table
 from .module import Module
 from .tables import map_table
 
@@ -194,3 +195,94 @@ class ParallelTable(_Branches):
 
     def _combine(self, input, grads):
         return grads
+
+
+class Concat(ConcatTable):
+    """``Concat(dimension)``: every child gets the same input and their outputs are joined along
+    axis ``dimension`` (0-based, of the children's outputs, batch axis included; negative counts
+    from the end; Torch's 1-based ``Concat(2)`` on (B, C, ...) outputs is ``Concat(1)``).
+
+    ``y = concat(m_0(x), m_1(x), ...)``; the children's outputs must agree on every other axis.
+    Backward hands child i the slab of gy its output filled, and as in ``ConcatTable``
+    ``dL/dx = sum_i gradInput_i``.
+    """
+
+    #: what the children's outputs must share, for messages
+    _rule = "they must agree on every axis"
+
+    def __init__(self, dimension, *modules):
+        self.dimension = int(dimension)
+        super().__init__(*modules)
+
+    @staticmethod
+    def _fits(a, b, d):
+        """Whether output shapes a and b may be joined along axis d."""
+        return all(x == y for k, (x, y) in enumerate(zip(a, b)) if k != d)
+
+    def _windows(self, outs):
+        """The output's shape and, per child, the index of its window in the output."""
+        for i, o in enumerate(outs):
+            check_array(self, o, range(1, 65), what=f"the output of child ({i})")
+        first = outs[0]
+        d = self.dimension + first.ndim if self.dimension < 0 else self.dimension
+        if not 0 <= d < first.ndim:
+            raise ValueError(f"{self.typename()}: dimension {self.dimension} is out of range for "
+                             f"the children's {first.ndim}-D outputs")
+        shape = list(first.shape)
+        for i, o in enumerate(outs[1:], 1):
+            if o.ndim != first.ndim or not self._fits(o.shape, shape, d):
+                raise ValueError(f"{self.typename()}: the output of child ({i}) has shape "
+                                 f"{tuple(o.shape)} but child (0)'s is {tuple(first.shape)}; "
+                                 f"{self._rule} but {d}")
+            shape = [max(a, b) for a, b in zip(shape, o.shape)]
+        shape[d] = sum(o.shape[d] for o in outs)
+        windows, offset = [], 0
+        for o in outs:
+            index = [slice((n - k) // 2, (n - k) // 2 + k) for n, k in zip(shape, o.shape)]
+            index[d] = slice(offset, offset + o.shape[d])
+            offset += o.shape[d]
+            windows.append(tuple(index))
+        return tuple(shape), windows
+
+    def updateOutput(self, input):
+        outs = super().updateOutput(input)
+        shape, windows = self._windows(outs)
+        y = get_xp(*outs).zeros(shape, dtype=outs[0].dtype)
+        for o, w in zip(outs, windows):
+            y[w] = o
+        self.output = y
+        return self.output
+
+    def _split(self, gradOutput):
+        """gy cut into the children's windows (contiguous copies)."""
+        if not self.modules:
+            raise ValueError(f"{self.typename()}: the container has no children; add some first")
+        shape, windows = self._windows([m.output for m in self.modules])
+        check_shape(self, gradOutput, shape)
+        return [get_xp(gradOutput).ascontiguousarray(gradOutput[w]) for w in windows]
+
+    def updateGradInput(self, input, gradOutput):
+        return super().updateGradInput(input, self._split(gradOutput))
+
+    def accGradParameters(self, input, gradOutput, scale=1.0):
+        super().accGradParameters(input, self._split(gradOutput), scale)
+
+    def backward(self, input, gradOutput, scale=1.0):
+        return super().backward(input, self._split(gradOutput), scale)
+
+
+class DepthConcat(Concat):
+    """``DepthConcat(dimension)``: ``Concat`` for children whose outputs differ in size on the other
+    axes too (Inception's branches). The output takes the largest size on every other axis;
+    each child's output sits centred in its window (offset ``(n - k) // 2`` on an axis of size n
+    for an output of size k, Torch's rule), zeros around it.
+
+    Every element of the output is either one child's output element or a constant 0, so child
+    i's gradOutput is gy cut to its centred window, and ``dL/dx = sum_i gradInput_i``.
+    """
+
+    _rule = "they must have as many axes"
+
+    @staticmethod
+    def _fits(a, b, d):
+        return True
