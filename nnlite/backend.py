@@ -1,23 +1,44 @@
 """Array namespaces: NumPy on the CPU, CuPy on a CUDA GPU.
 
 Every module asks its input for the namespace (``xp = get_xp(x)``) and writes its
-math once against ``xp``. This file and ``kernels.py`` are the only places that
-import NumPy or CuPy by name; the few operations whose spelling differs between
-the two libraries (scatter-add, moving arrays between devices) live here.
+math once against ``xp``. This file is the only place that imports NumPy or CuPy
+by name; the few operations whose spelling differs between the two libraries
+(moving arrays between devices, kernel fusion) live here.
 
 CuPy is optional: ``import nnlite`` works without it, and ``cupy`` is ``None``.
+
+**The device namespace is one hook.** ``cupy`` is whatever module plays CuPy: the
+real one by default, or the module named by the environment variable
+``NNLITE_CUPY`` (the test suite's strict NumPy-backed stand-in,
+``NNLITE_CUPY=tests.strict_cupy``, so that the GPU code path runs on a CPU), or one
+set with ``use_cupy(module)``. Everything here (``get_xp``, ``to_device``,
+``to_numpy``, ``gpu_available``...) reads that one name, so the rest of the library
+never asks which it is.
 """
+import importlib
 import json
+import os
 import threading
 
 import numpy
 
-try:  # CuPy is an optional extra (``pip install nnlite[gpu]``).
-    import cupy
-    import cupyx
-except ImportError:  # pragma: no cover - depends on the machine
-    cupy = None
-    cupyx = None
+
+def _import_device_module(name):
+    try:  # CuPy is an optional extra (``pip install nnlite[gpu]``).
+        return importlib.import_module(name)
+    except ImportError:  # pragma: no cover - depends on the machine
+        return None
+
+
+#: the module that plays CuPy, or None (see the module docstring)
+cupy = _import_device_module(os.environ.get("NNLITE_CUPY") or "cupy")
+
+
+def use_cupy(module):
+    """Make ``module`` (CuPy, a stand-in with CuPy's API, or None) the device namespace."""
+    global cupy
+    cupy = module
+    _fused.clear()
 
 #: The namespace of host arrays, for code that works on the CPU by design whatever the
 #: modules' backend: the Jacobian tester's float64 matrices, serialization's buffers.
@@ -109,11 +130,35 @@ def to_device(a, device):
 
 
 def scatter_add(target, indices, values):
-    """``target[indices] += values`` where repeated indices accumulate (unbuffered)."""
-    if is_cupy(target):
-        cupyx.scatter_add(target, indices, values)
-    else:
-        numpy.add.at(target, indices, values)
+    """``target[indices] += values`` where repeated indices accumulate (unbuffered):
+    ``xp.add.at``, one scatter kernel with atomic adds on CuPy (``cupyx.scatter_add``
+    is deprecated since CuPy 13.6)."""
+    get_xp(target).add.at(target, indices, values)
+
+
+_fused = {}
+
+
+def fuse(fn):
+    """``fn(xp, *args)`` as one kernel: ``cupy.fuse`` on the device, the plain function
+    on NumPy (same arithmetic, so the NumPy tests check it).
+
+    ``fn`` must be elementwise (ufuncs, operators, Python scalars) and return an array
+    or a tuple of arrays; it reads its namespace from its first argument because inside
+    ``cupy.fuse`` the arrays are symbolic and ``get_xp`` cannot tell. Returns
+    ``call(*args)``, which picks the namespace from the arrays given.
+    """
+    def call(*args):
+        xp = get_xp(*args)
+        f = _fused.get((fn, xp))
+        if f is None:
+            def bound(*a):
+                return fn(xp, *a)
+            bound.__name__ = fn.__name__
+            f = _fused[(fn, xp)] = bound if xp is numpy else xp.fuse(bound)
+        return f(*args)
+    call.__name__, call.__doc__ = fn.__name__, fn.__doc__
+    return call
 
 
 def data_key(a):

@@ -1,6 +1,14 @@
 """Loss functions (Torch criterions): ``forward(input, target) -> float``,
 ``backward(input, target) -> gradInput = dL/dinput``.
 
+``updateOutput(input, target)`` returns the loss as a 0-d array of the input's
+namespace and keeps it in ``output``: on a GPU it stays on the device, so a
+training step can read it together with everything else it logs in one transfer.
+``forward`` keeps Torch's contract and returns a Python float (reading a device
+loss costs one device-to-host sync). Every criterion writes ``updateOutput`` so,
+and a criterion built from others sums their ``updateOutput`` arrays, not their
+``forward`` floats.
+
 ``backward`` recomputes what it needs from ``input`` and ``target``: it does not
 depend on a previous ``forward``. Class weights are float32 host arrays at
 construction and follow ``float()``/``double()``/``cuda()``/``cpu()`` like a module's
@@ -8,7 +16,7 @@ parameters; the input must then match their dtype and device.
 """
 import numbers
 
-from .backend import get_xp, is_array
+from .backend import get_xp, is_array, is_cupy
 from .checks import (check_array, check_matches_params, check_same_device, check_same_shape,
                      check_table)
 from .containers import child_call
@@ -26,7 +34,7 @@ def _weights_array(weights):
 
 
 class Criterion:
-    """Base class: keeps ``output`` (the loss, a Python float) and ``gradInput``."""
+    """Base class: keeps ``output`` (the loss, a 0-d array) and ``gradInput``."""
     _transient = ("output", "gradInput")
 
     # arrays held by a criterion (class weights) convert exactly as a module's do
@@ -42,7 +50,8 @@ class Criterion:
         self.gradInput = None
 
     def forward(self, input, target):
-        return self.updateOutput(input, target)
+        """The loss as a Python float (Torch's contract); ``updateOutput`` keeps it on the device."""
+        return float(self.updateOutput(input, target))
 
     def backward(self, input, target):
         return self.updateGradInput(input, target)
@@ -81,7 +90,8 @@ class MSECriterion(Criterion):
         self._check_pair(input, target)
         d = input - target
         n = input.size if self.sizeAverage else 1
-        self.output = float(get_xp(d).vdot(d.ravel(), d.ravel())) / n
+        xp = get_xp(d)
+        self.output = xp.asarray(xp.vdot(d.ravel(), d.ravel()) / n)
         return self.output
 
     def updateGradInput(self, input, target):
@@ -103,7 +113,10 @@ class BCECriterion(Criterion):
     ``weights`` (optional) has the shape of one sample: the input's shape, or the
     input's shape without its first (batch) dim, over which it is broadcast (Torch
     takes a 1-D weight of size ``input.shape[1]`` for a (B, C) input).
-    Inputs outside [0, 1] raise ValueError.
+    Inputs outside [0, 1] raise ValueError on NumPy. On a GPU the check would stop the
+    device to read its result every step, so there it is folded into the loss
+    instead: an input outside [0, 1] makes ``updateOutput`` return NaN (which a
+    training step's finiteness check stops on), and ``updateGradInput`` does not check.
     """
 
     eps = 1e-12
@@ -113,10 +126,13 @@ class BCECriterion(Criterion):
         self.weights = _weights_array(weights)
         self.sizeAverage = sizeAverage
 
+    def _out_of_range(self, input):
+        """A 0-d device flag: is any input outside [0, 1]?"""
+        return get_xp(input).any((input < 0) | (input > 1))
+
     def _check(self, input, target):
         self._check_pair(input, target)
-        xp = get_xp(input)
-        if bool(xp.any((input < 0) | (input > 1))):
+        if not is_cupy(input) and self._out_of_range(input):
             raise ValueError(f"{self.typename()}: input must hold probabilities in [0, 1], got "
                              f"values in [{float(input.min())}, {float(input.max())}] "
                              f"(put a Sigmoid before the criterion)")
@@ -138,7 +154,10 @@ class BCECriterion(Criterion):
         xp = get_xp(input)
         eps = self.eps
         terms = target * xp.log(input + eps) + (1 - target) * xp.log(1 - input + eps)
-        self.output = -float((terms * self._scale(input)).sum())
+        loss = -(terms * self._scale(input)).sum()
+        if is_cupy(input):  # the range check, without a sync (see the class docstring)
+            loss = xp.where(self._out_of_range(input), xp.nan, loss)
+        self.output = xp.asarray(loss)
         return self.output
 
     def updateGradInput(self, input, target):
@@ -212,8 +231,9 @@ class ClassNLLCriterion(Criterion):
         factor = labelled.astype(input.dtype)
         if self.weights is not None:
             factor *= self.weights[t]
-        total = float(factor.sum()) if self.sizeAverage else 1.0
-        factor = factor / total if total else factor * 0
+        if self.sizeAverage:  # W = 0 (nothing labelled) leaves every factor 0, with no sync
+            total = factor.sum()
+            factor = factor / xp.where(total == 0, 1, total)
         rows = xp.moveaxis(input, axis, -1).reshape(-1, C)
         return rows, t, factor
 
@@ -228,7 +248,7 @@ class ClassNLLCriterion(Criterion):
     def updateOutput(self, input, target):
         rows, t, factor = self._rows(input, target)
         xp = get_xp(rows)
-        self.output = -float((factor * rows[xp.arange(t.size), t]).sum())
+        self.output = xp.asarray(-(factor * rows[xp.arange(t.size), t]).sum())
         return self.output
 
     def updateGradInput(self, input, target):
@@ -260,7 +280,7 @@ class CrossEntropyCriterion(ClassNLLCriterion):
     def updateOutput(self, input, target):
         rows, t, factor = self._rows(input, target)
         xp = get_xp(rows)
-        self.output = -float((factor * self._log_softmax(rows)[xp.arange(t.size), t]).sum())
+        self.output = xp.asarray(-(factor * self._log_softmax(rows)[xp.arange(t.size), t]).sum())
         return self.output
 
     def updateGradInput(self, input, target):
@@ -314,10 +334,9 @@ class SequencerCriterion(Criterion):
 
     def updateOutput(self, input, target):
         c = self.criterion
-        self.output = float(sum(child_call(self, t, c, c.forward, input[t], target[t])
-                                for t in self._steps(input, target)))
-        if self.sizeAverage:
-            self.output /= len(input)
+        total = sum(child_call(self, t, c, c.updateOutput, input[t], target[t])
+                    for t in self._steps(input, target))
+        self.output = get_xp(total).asarray(total / len(input) if self.sizeAverage else total)
         return self.output
 
     def updateGradInput(self, input, target):

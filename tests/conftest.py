@@ -1,7 +1,13 @@
 """Shared fixtures: every test that takes ``xp`` runs once on NumPy and once on CuPy.
 
-The CuPy run is skipped cleanly when CuPy or a CUDA device is missing.
+The CuPy run is skipped cleanly when CuPy or a CUDA device is missing. With
+``NNLITE_XP=strict-cupy`` in the environment (or ``pytest --xp strict-cupy``) it runs
+on the strict NumPy-backed stand-in ``tests/strict_cupy.py`` instead, which
+``nnlite.backend`` then treats as CuPy; scripts the tests start see it through
+``NNLITE_CUPY``.
 """
+import os
+
 import numpy
 import pytest
 from threadpoolctl import threadpool_limits
@@ -10,6 +16,25 @@ import nnlite
 from nnlite import backend
 
 _BACKENDS = ["numpy", "cupy"]
+STAND_IN = "strict-cupy"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--xp", choices=["cupy", STAND_IN], default=os.environ.get("NNLITE_XP") or "cupy",
+                     help="what plays CuPy in the tests: the real CuPy, or the strict stand-in "
+                          "tests/strict_cupy.py (default: $NNLITE_XP, else cupy)")
+
+
+def pytest_configure(config):
+    if config.getoption("--xp") == STAND_IN:
+        from tests import strict_cupy
+        os.environ["NNLITE_CUPY"] = "tests.strict_cupy"
+        backend.use_cupy(strict_cupy)
+
+
+def on_stand_in():
+    """True when the stand-in plays CuPy in this run."""
+    return getattr(backend.cupy, "__name__", "") == "tests.strict_cupy"
 
 # The tests multiply tiny matrices: BLAS threads only add start-up cost there, and with
 # a busy second core they made the suite several times slower.

@@ -229,7 +229,7 @@ def test_huber_forward_is_identity_and_loss_matches_reference(xp, rng):
         assert m.forward(t) is t
         ref, a = huber_reference(host(t), 0.3, 0.2, size_average)
         assert (a <= 0.2).any() and (a > 0.2).any()  # both zones are exercised
-        assert m.loss == pytest.approx(ref, rel=1e-12)
+        assert float(m.loss) == pytest.approx(ref, rel=1e-12)
 
 
 def _penalty(m, t):

@@ -14,11 +14,13 @@ def base_grid(xp, height, width, dtype="float32"):
     """The identity grid, (height, width, 2) ordered (y, x).
 
     ``grid[i, j] = (-1 + 2 i/(height-1), -1 + 2 j/(width-1))`` (0-based): sampling an
-    image of the same size at this grid returns the image. Computed in float64 and
-    cast, so the points are the closest ``dtype`` values to the exact ones.
+    image of the same size at this grid returns the image. Each point is computed as
+    ``(2 i - (n - 1)) / (n - 1)``: numerator and denominator are integers, exact in
+    ``dtype``, and one correctly rounded division makes the closest ``dtype`` value
+    to the exact point, with no float64 array (slow on GPUs).
     """
-    ys = -1 + 2 * xp.arange(height, dtype="float64") / (height - 1)
-    xs = -1 + 2 * xp.arange(width, dtype="float64") / (width - 1)
+    ys = (2 * xp.arange(height, dtype=dtype) - (height - 1)) / (height - 1)
+    xs = (2 * xp.arange(width, dtype=dtype) - (width - 1)) / (width - 1)
     grid = xp.empty((height, width, 2), dtype=dtype)
     grid[..., 0] = ys[:, None]
     grid[..., 1] = xs[None, :]

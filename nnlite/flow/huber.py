@@ -43,8 +43,9 @@ class HuberPenalty(Module):
         H(a) = a^2 / 2 if a <= delta else delta (a - delta / 2)
         P  = m * sum over batch, channels and pixels of H(a)
 
-    ``loss`` keeps P of the last forward (a float) for logging; it is not part of
-    the output.
+    ``loss`` keeps P of the last forward for logging, as a 0-d array of the input's
+    namespace (on a GPU it stays there until the training step reads every logged
+    term in one transfer); it is not part of the output.
 
     Backward: ``gradInput = gradOutput + dP/dT`` (a new array; gradOutput is left
     alone). With ``gx = Dx T`` and ``gy = Dy T`` linear and ``D^T = -D`` (see
@@ -96,7 +97,7 @@ class HuberPenalty(Module):
         delta = self.threshold
         _, _, a = self._spatial_gradient(input)
         huber = xp.where(a <= delta, a * a / 2, delta * (a - delta / 2))
-        self.loss = self._multiplier(input) * float(huber.sum())
+        self.loss = xp.asarray(self._multiplier(input) * huber.sum())
         self.output = input
         return self.output
 

@@ -74,7 +74,9 @@ class BilinearSampler(Module):
 
     * images: each neighbour received weight ``wy wx`` times its value, so
       ``dL/dI[b, c, p] = sum over the (point, corner) pairs reading p of wy wx go``,
-      a scatter-add (one ``bincount`` over all four corners);
+      a scatter-add (one ``xp.add.at`` over all four corners into a buffer of the
+      images' dtype: atomic adds on a GPU, with no sync and no float64, which
+      ``bincount`` would need);
     * grid: ``d out / d yc = sum over corners of (d wy / d yc) wx I``, with
       ``d wy / d yc = +1`` for the lower neighbours and -1 for the upper ones, and
       the same for x; then ``dL/dy = (H - 1)/2 sum_c go d out/d yc`` (chain rule
@@ -127,9 +129,9 @@ class BilinearSampler(Module):
             gxc = gxc + sx * wy * dot
             idxs.append(idx.reshape(-1))
             contributions.append((xp.where(inside, wy * wx, 0) * go).reshape(-1))
-        grad_images = xp.bincount(xp.concatenate(idxs), weights=xp.concatenate(contributions),
-                                  minlength=images.size)
-        grad_images = grad_images.astype(images.dtype).reshape(images.shape)
+        grad_images = xp.zeros(images.size, dtype=images.dtype)
+        xp.add.at(grad_images, xp.concatenate(idxs), xp.concatenate(contributions))
+        grad_images = grad_images.reshape(images.shape)
         grad_grid = xp.stack([gyc * ((H - 1) / 2), gxc * ((W - 1) / 2)], axis=-1)
         grad_grid = grad_grid.reshape(grid.shape)
         self.gradInput = [grad_images, grad_grid] if batched else [grad_images[0], grad_grid[0]]
