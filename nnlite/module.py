@@ -172,15 +172,18 @@ class Module:
     def _map_arrays(self, fn, memo):
         """Replace every array reachable from this tree by ``fn(array)``.
 
-        ``memo`` maps the memory identity of an array to its converted value so
-        that arrays shared before the conversion are shared after it.
+        ``memo`` maps the memory identity of an array to ``(array, converted)`` so
+        that arrays shared before the conversion are shared after it. It keeps the
+        source array alive until the conversion is over: a source freed half-way
+        (its last reference replaced here) could have its address reused by a
+        converted array, whose key would then find the wrong entry.
         """
         def conv(v):
             if is_array(v):
                 key = data_key(v)
                 if key not in memo:
-                    memo[key] = fn(v)
-                return memo[key]
+                    memo[key] = (v, fn(v))
+                return memo[key][1]
             if isinstance(v, Module):
                 v._map_arrays(fn, memo)
                 return v
