@@ -16,6 +16,7 @@ from .dropout import Dropout, SpatialDropout
 from .flow import BilinearSampler, GridGenerator, HuberPenalty
 from .fullconv import SpatialFullConvolution
 from .linear import Linear
+from .lookup import LookupTable
 from .module import Module
 from .normalization import BatchNormalization, SpatialBatchNormalization
 from .padding import SpatialReflectionPadding, SpatialZeroPadding
