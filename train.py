@@ -322,8 +322,10 @@ class StopRequest:
 
 
 # ------------------------------------------------------------------------------ train
-def validation_loss(trainer, batch_list):
-    """The criterion on the fixed validation batches, in evaluation mode (one read per batch)."""
+def validate(trainer, batch_list):
+    """The validation record: ``val_loss`` (the training criterion, in evaluation mode) and
+    ``val_METRIC`` for each test metric of the model (its ``evaluate_batch``: for the flow
+    model the frame errors and the flow's endpoint error) on the fixed validation batches."""
     model = trainer.model
     model.evaluate()
     total, n = 0.0, 0
@@ -332,8 +334,11 @@ def validation_loss(trainer, batch_list):
         b = batch["frames"].shape[1]
         total += float(trainer.criterion.forward(model.forward(inputs), targets)) * b
         n += b
+    record = {"val_loss": total / n}
+    metrics = evaluate(model, batch_list, progress=False)
+    record.update({f"val_{k}": v for k, v in metrics.items() if k != "sequences"})
     model.training()
-    return total / n
+    return record
 
 
 def write_pictures(model, batch, out, records):
@@ -423,7 +428,8 @@ def run_steps(trainer, cfg, out, xp, splits, best, records, stop, fresh, new_fol
     n_train = len(splits["train"])
     per_epoch = -(-n_train // cfg["batch_size"])
     total = cfg["iterations"] or max(1, int(round(cfg["epochs"] * per_epoch)))
-    val_batches = list(batches(splits["val"], cfg["batch_size"], model.train_needs, xp,
+    needs = tuple(model.train_needs) + tuple(model.eval_needs)
+    val_batches = list(batches(splits["val"], cfg["batch_size"], needs, xp,
                                limit=-(-min(cfg["val_size"], len(splits["val"])) // cfg["batch_size"])))
     train_len = cfg["seq_len"]
 
@@ -457,10 +463,9 @@ def run_steps(trainer, cfg, out, xp, splits, best, records, stop, fresh, new_fol
                           step_s=round(time.perf_counter() - t0, 4))
             stalled = stalled + 1 if not trainer.moved else 0
             if step % cfg["val_every"] == 0 or step == total:
-                val = validation_loss(trainer, val_batches)
-                record["val_loss"] = val
-                if best is None or val < best:
-                    best = val
+                record.update(validate(trainer, val_batches))
+                if best is None or record["val_loss"] < best:
+                    best = record["val_loss"]
                     save(best_path)
             log.write(strict_json(record) + "\n")
             log.flush()

@@ -97,8 +97,9 @@ def prediction_figure(rows, path, title=None):
 def loss_curve(records, path, title=None):
     """Write the training loss per step and the validation loss (``metrics.jsonl`` records).
 
-    Training records have ``loss``; validation records have ``val_loss``. Non-finite
-    values (logged as null) are skipped. Log scale when the loss spans a decade or more.
+    Training records have ``loss``; validation records have ``val_loss`` (and, for the flow
+    model, ``val_epe``: drawn on a second axis). Non-finite values (logged as null) are
+    skipped. Log scale when the loss spans a decade or more.
     """
     train = [(r["step"], r["loss"]) for r in records if r.get("loss") is not None]
     val = [(r["step"], r["val_loss"]) for r in records if r.get("val_loss") is not None]
@@ -119,7 +120,16 @@ def loss_curve(records, path, title=None):
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    handles = ax.get_legend_handles_labels()
+    epe = [(r["step"], r["val_epe"]) for r in records if r.get("val_epe") is not None]
+    if epe:  # the flow model: how far its flow is from the true motion, on a second axis
+        right = ax.twinx()
+        steps, errors = zip(*epe)
+        right.plot(steps, errors, "s--", color="tab:red", lw=1.2, label="validation flow EPE (px)")
+        right.set_ylabel("endpoint error (px)")
+        extra = right.get_legend_handles_labels()
+        handles = (handles[0] + extra[0], handles[1] + extra[1])
+    ax.legend(*handles, fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()

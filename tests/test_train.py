@@ -94,7 +94,7 @@ def test_a_short_run_is_a_folder_with_settings_checkpoints_log_and_pictures(xp, 
     log = metrics(tmp_path)
     assert [r["step"] for r in log] == [1, 2]
     assert all(isinstance(r["loss"], float) and 0 < r["loss"] < 10 for r in log)
-    assert all(isinstance(r["val_loss"], float) for r in log)
+    assert all(isinstance(r["val_loss"], float) and r["val_copy_bce"] > 0 and r["val_bce"] > 0 for r in log)
     assert nn.load(tmp_path / "checkpoint-best.h5")["best_val_loss"] == min(r["val_loss"] for r in log)
     for name, magic in (("prediction.png", PNG), ("loss.png", PNG), ("prediction.gif", GIF)):
         assert (tmp_path / name).read_bytes().startswith(magic), name
