@@ -186,20 +186,25 @@ def square_batch(moves, size=16, k=4, frames=11):
     return split.batch(numpy.arange(len(moves)), flow=True)
 
 
-def test_flow_model_evaluation_with_the_true_motion():
+def test_flow_model_evaluation_with_the_true_motion(xp):
     """A model whose flow is exactly 0 (the zero 1x1 layer): its EPE is the zero flow's, and on
     still squares the true flow (0) predicts exactly what the model predicts."""
     model = models.build("ae-convlstm-flow", height=16, width=16, flow_zero_1x1=True)
+    model = model if xp is numpy else model.cuda()
     assert model.eval_needs == ("flow", "flow_mask")
+
+    def evaluate(batch):
+        sums = model.evaluate_batch({k: xp.asarray(v) for k, v in batch.items()})
+        return {k: float(host(v)) for k, v in sums.items()}
+
     moving = square_batch([[0, 1], [1, 0]])
-    sums = model.evaluate_batch(moving)
-    frame_only = model.evaluate_batch({"frames": moving["frames"]})
+    sums = evaluate(moving)
+    frame_only = evaluate({"frames": moving["frames"]})
     for key in frame_only:  # the flow metrics leave the frame metrics unchanged
         numpy.testing.assert_allclose(sums[key], frame_only[key], rtol=1e-6)
     assert sums["epe"] == sums["zero_epe"] == 2 * 0.5 and sums["ae"] == sums["zero_ae"]
     assert {"true_flow_bce", "true_flow_sqerr"} <= set(sums)
-    still = square_batch([[0, 0], [0, 0]])
-    sums = model.evaluate_batch(still)
+    sums = evaluate(square_batch([[0, 0], [0, 0]]))
     assert sums["zero_epe"] == 0
     numpy.testing.assert_allclose(sums["true_flow_bce"], sums["bce"], rtol=1e-5)
     numpy.testing.assert_allclose(sums["true_flow_sqerr"], sums["sqerr"], rtol=1e-5)
