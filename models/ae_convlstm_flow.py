@@ -124,8 +124,11 @@ class AEConvLSTMFlow(VideoPredictor, nn.Container):
         self.output = unfold_time(y, T)
         return self.output
 
-    def _backward(self, input, gradOutput, scale, params):
-        """One backward pass; ``params`` says whether parameter gradients accumulate."""
+    def _backward(self, input, gradOutput, scale, params, gradFlow=None):
+        """One backward pass; ``params`` says whether parameter gradients accumulate.
+
+        ``gradFlow`` (T*B, 2, h, w): a gradient at the flow T_t from a model that also
+        uses it (SegNet-flow's label propagation), added to the sampler path's."""
         def step(module, x, g):
             return module.backward(x, g, scale) if params else module.updateGradInput(x, g)
 
@@ -133,7 +136,8 @@ class AEConvLSTMFlow(VideoPredictor, nn.Container):
         x, flow, grid = self.enc.output, self.theta.output, self.grid.output
         g = step(self.dec, self.sampler.output, fold_time(gradOutput))
         g_x, g_grid = step(self.sampler, [x, grid], g)
-        g_flow = step(self.huber, flow, step(self.grid, flow, g_grid))
+        g_T = step(self.grid, flow, g_grid)
+        g_flow = step(self.huber, flow, g_T if gradFlow is None else g_T + gradFlow)
         m = self.memory.output
         g_m = step(self.theta, fold_time(m), g_flow)
         g_mem_in = step(self.memory, unfold_time(x, T), unfold_time(g_m, T))
