@@ -45,7 +45,7 @@ def test_jacobian_batched_and_unbatched(xp, rng, name):
 def test_forward_matches_numpy_and_keeps_float32(xp, rng, name):
     make, ref = CASES[name][:2]
     x = inputs(xp, rng, name, 2, 3, 4).astype(xp.float32)
-    m = make()
+    m = make() if xp is numpy else make().cuda()
     y = m.forward(x)
     assert y.dtype == numpy.float32 and y.shape == x.shape
     numpy.testing.assert_allclose(host(y), ref(host(x).astype(numpy.float64)), rtol=1e-6, atol=1e-6)
