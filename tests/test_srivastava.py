@@ -1,7 +1,7 @@
 """Srivastava et al. (2015)'s LSTM encoder-decoder models (models/srivastava.py) and the two
 recurrent hooks they need (the gradient at an LSTM's final cell state, an LSTM with no input).
 
-Gradient checks run in float64 at tiny sizes: 4x4 frames, 3 hidden units, 3 input and
+Gradient checks run in float64 at tiny sizes: 3x3 frames, 3 hidden units, 3 input and
 3 future frames, batch 2.
 """
 import numpy
@@ -14,7 +14,7 @@ from models.srivastava import (LSTMAutoencoder, LSTMComposite, LSTMCompositeCond
 from tests.helpers import host, on, rand
 from tests.recurrent_helpers import assert_gradients
 
-S, HIDDEN, N_IN, N_FUT, B = 4, 3, 3, 3, 2
+S, HIDDEN, N_IN, N_FUT, B = 3, 3, 3, 3, 2
 P = S * S
 KINDS = {  # (reconstruction, future)
     "autoencoder": ("unconditioned", None),
