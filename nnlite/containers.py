@@ -64,6 +64,26 @@ class Sequential(Container):
     i+1 as its gradOutput, and its own input is the output of child i-1.
     """
 
+    def insert(self, module, index=None):
+        """Put ``module`` at position ``index`` (0-based; default: the end), shifting the rest."""
+        if not isinstance(module, Module):
+            raise TypeError(f"{self.typename()}.insert: expected an nn.Module, got {type(module).__name__}")
+        n = len(self.modules)
+        index = n if index is None else index
+        if not -n <= index <= n:
+            raise IndexError(f"{self.typename()}.insert: index {index} is outside 0..{n}")
+        self.modules.insert(index, module)
+        return self
+
+    def remove(self, index=None):
+        """Take out the child at ``index`` (0-based; default: the last); returns self."""
+        n = len(self.modules)
+        index = n - 1 if index is None else index
+        if not -n <= index < n:
+            raise IndexError(f"{self.typename()}.remove: index {index} is outside 0..{n - 1}")
+        del self.modules[index]
+        return self
+
     def updateOutput(self, input):
         x = input
         for i, m in enumerate(self.modules):

@@ -8,7 +8,10 @@ For a module ``y = f(x)`` with ``n`` input and ``m`` output elements, two
 * the *finite-difference* Jacobian, row ``i`` =
   ``(f(x + h e_i) - f(x - h e_i)) / (2 h)`` (central differences, error O(h^2)).
 
-The functions return ``max |J_backprop - J_fd|``. Everything runs in float64:
+The functions return ``max |J_backprop - J_fd|`` over both backprop paths
+(``backward``, and ``updateGradInput`` + ``accGradParameters``), comparing with the
+nearer one-sided difference where a kink lies within ``h`` of the point (see
+``_max_error``). Everything runs in float64:
 call ``module.double()`` and pass float64 inputs; with ``h = 1e-6`` a correct
 module gives errors around 1e-9, a wrong one errors of order 1.
 
@@ -28,7 +31,8 @@ Usage::
 import os
 import tempfile
 
-from .backend import get_xp, host_xp, is_array, is_cupy, to_numpy
+from .backend import data_key, get_xp, host_xp, is_array, is_cupy, to_numpy
+from .module import grad_name
 from .tables import rebuild_table, table_leaves
 
 
@@ -77,9 +81,17 @@ def _elements(arrays):
             yield a, i
 
 
+#: a difference between the right and the left difference quotient above this is a kink
+#: (smooth functions differ by about ``h f''``, 1e-6 times their curvature)
+KINK = 1e-3
+
+
 def _fd_rows(module, input, arrays, h):
-    """Rows of the finite-difference Jacobian w.r.t. the elements of ``arrays``."""
-    rows = []
+    """The finite-difference Jacobian w.r.t. the elements of ``arrays``, as three matrices
+    (rows = elements): central, right ``(f(x + h) - f(x)) / h`` and left ``(f(x) - f(x - h)) / h``
+    differences."""
+    center = flatten(module.forward(input))
+    central, right, left = [], [], []
     for a, i in _elements(arrays):
         flat = a.reshape(-1)
         orig = float(flat[i])
@@ -88,21 +100,52 @@ def _fd_rows(module, input, arrays, h):
         flat[i] = orig - h
         minus = flatten(module.forward(input))
         flat[i] = orig
-        rows.append((plus - minus) / (2 * h))
-    return host_xp.array(rows)
+        central.append((plus - minus) / (2 * h))
+        right.append((plus - center) / h)
+        left.append((center - minus) / h)
+    return tuple(host_xp.array(rows).reshape(len(rows), center.size) for rows in (central, right, left))
 
 
 def _backprop_columns(module, input, read):
-    """Columns of the backprop Jacobian: ``read()`` after backward with each one-hot gradOutput."""
+    """The backprop Jacobian twice, through ``backward`` and through the split path
+    (``updateGradInput`` then ``accGradParameters``): ``read()`` after each one-hot gradOutput."""
     out = module.forward(input)
     nout = flatten(out).size
-    cols = []
+    whole, split = [], []
     for k in range(nout):
+        g = _one_hot_like(out, k)
         module.forward(input)
         module.zeroGradParameters()
-        module.backward(input, _one_hot_like(out, k))
-        cols.append(read())
-    return host_xp.array(cols).T
+        module.backward(input, g)
+        whole.append(read())
+        module.forward(input)
+        module.zeroGradParameters()
+        module.updateGradInput(input, g)
+        module.accGradParameters(input, g)
+        split.append(read())
+    return tuple(host_xp.array(cols).reshape(nout, -1).T for cols in (whole, split))
+
+
+def _max_error(jbs, fd):
+    """Max |J_backprop - J_fd| over both backprop paths, kink-aware.
+
+    Where the right and left differences disagree (a kink within ``h`` of the point:
+    ReLU at 0, a tie in max pooling, the bilinear sampler on the grid), the central
+    difference averages two slopes and a correct module would be off by half the
+    jump; there the backprop value is compared with the nearer one-sided difference,
+    which is the slope of the piece the point lies on. A wrong gradient matches neither.
+    """
+    central, right, left = fd
+    if not central.size:
+        return 0.0
+    kink = host_xp.abs(right - left) > KINK
+    worst = 0.0
+    for jb in jbs:
+        err = host_xp.abs(jb - central)
+        if kink.any():
+            err = host_xp.where(kink, host_xp.minimum(host_xp.abs(jb - right), host_xp.abs(jb - left)), err)
+        worst = max(worst, float(err.max()))
+    return worst
 
 
 def _check_contiguous(arrays, what):
@@ -112,28 +155,78 @@ def _check_contiguous(arrays, what):
             raise ValueError(f"jacobian: {what} must be C-contiguous to be perturbed in place")
 
 
-def testJacobian(module, input, perturbation=1e-6):
-    """Max error of ``d output / d input`` (``updateGradInput``) against central differences."""
+def _reachable_keys(module):
+    """Memory identities of every array the module tree holds in its attributes."""
+    keys = set()
+
+    def visit(v, depth):
+        if is_array(v):
+            keys.add(data_key(v))
+        elif isinstance(v, (list, tuple)) and depth < 3:
+            for x in v:
+                visit(x, depth + 1)
+        elif isinstance(v, dict) and depth < 3:
+            for x in v.values():
+                visit(x, depth + 1)
+
+    for m in module.modules_tree():
+        for v in vars(m).values():
+            visit(v, 0)
+    return keys
+
+
+def _check_held(module, arrays, what):
+    """Every array must be one the module holds now: a reference taken before
+    ``getParameters()`` (or ``double()``) is stale, and perturbing it would test nothing."""
+    held = _reachable_keys(module)
+    for a in arrays:
+        if data_key(a) not in held:
+            raise ValueError(f"jacobian: a {what} array {tuple(a.shape)} is not held by "
+                             f"{module.typename()} (a stale reference, taken before getParameters() "
+                             f"or a type change?); take the arrays from module.parameters() now")
+
+
+def _fill_uniform(leaves, minval, maxval):
+    """Torch's testJacobian: the input is re-drawn in place from U(minval, maxval)."""
+    rng = host_xp.random.default_rng()
+    for a in leaves:
+        a[...] = get_xp(a).asarray(rng.uniform(minval, maxval, a.shape))
+
+
+def testJacobian(module, input, minval=None, maxval=None, perturbation=1e-6):
+    """Max error of ``d output / d input`` against central differences (kink-aware: see
+    ``_max_error``), through ``backward`` and through ``updateGradInput`` alike.
+
+    Torch's signature. With ``minval``/``maxval`` the input is first filled in place with
+    U(minval, maxval) as Torch did (Torch's defaults were -2, 2); without them the input
+    is used as given.
+    """
     leaves = _leaves(input)
     _require_float64(leaves, "input")
     _check_contiguous(leaves, "input")
-    jb = _backprop_columns(module, input, lambda: flatten(module.gradInput))
-    jf = _fd_rows(module, input, leaves, perturbation)
-    return float(host_xp.abs(jb - jf).max()) if jf.size else 0.0
+    if minval is not None or maxval is not None:
+        _fill_uniform(leaves, -2.0 if minval is None else minval, 2.0 if maxval is None else maxval)
+    jbs = _backprop_columns(module, input, lambda: flatten(module.gradInput))
+    return _max_error(jbs, _fd_rows(module, input, leaves, perturbation))
 
 
-def testJacobianParameters(module, input, param, dparam, perturbation=1e-6):
-    """Max error of ``d output / d param`` (``accGradParameters``) against central differences.
+def testJacobianParameters(module, input, param, dparam, minval=None, maxval=None, perturbation=1e-6):
+    """Max error of ``d output / d param`` (``accGradParameters``, after ``backward`` and
+    after the split path) against central differences, kink-aware.
 
-    ``param`` and ``dparam`` are a parameter array of the module and its gradient
-    (or two lists of them).
+    ``param`` and ``dparam`` are a parameter array of the module and its gradient (or two
+    lists of them); both must be held by the module now (a stale reference is an error).
+    ``minval``/``maxval`` re-draw the input as in ``testJacobian``.
     """
     params = _leaves(param)
     _require_float64(params, "param")
     _check_contiguous(params, "param")
-    jb = _backprop_columns(module, input, lambda: flatten(dparam))
-    jf = _fd_rows(module, input, params, perturbation)
-    return float(host_xp.abs(jb - jf).max()) if jf.size else 0.0
+    _check_held(module, params, "param")
+    _check_held(module, _leaves(dparam), "gradient")
+    if minval is not None or maxval is not None:
+        _fill_uniform(_leaves(input), -2.0 if minval is None else minval, 2.0 if maxval is None else maxval)
+    jbs = _backprop_columns(module, input, lambda: flatten(dparam))
+    return _max_error(jbs, _fd_rows(module, input, params, perturbation))
 
 
 def testJacobianUpdateParameters(module, input, param, perturbation=1e-6):
@@ -145,6 +238,7 @@ def testJacobianUpdateParameters(module, input, param, perturbation=1e-6):
     """
     params = _leaves(param)
     _require_float64(params, "param")
+    _check_held(module, params, "param")
     every = module.parameters()[0]
     saved = [a.copy() for a in every]
 
@@ -156,21 +250,38 @@ def testJacobianUpdateParameters(module, input, param, perturbation=1e-6):
             a[...] = s
         return before - after
 
-    jb = _backprop_columns(module, input, read)
-    jf = _fd_rows(module, input, params, perturbation)
-    return float(host_xp.abs(jb - jf).max()) if jf.size else 0.0
+    jbs = _backprop_columns(module, input, read)
+    return _max_error(jbs, _fd_rows(module, input, params, perturbation))
 
 
-def testAll(module, input, perturbation=1e-6):
-    """The largest of ``testJacobian`` and ``testJacobianParameters`` over every parameter.
+def parameter_names(module):
+    """``{name: (param, grad)}`` for every distinct parameter of the tree, named by where it
+    sits: ``'weight'`` on the module itself, ``'(1)(0) nn.Linear.bias'`` in a container's
+    child 1, child 0 (each shared array under its first name)."""
+    names, seen = {}, set()
 
-    Returns a dict ``{'input': err, 'param0': err, ...}``; ``max(d.values())`` is the
-    figure to compare with a tolerance.
+    def visit(m, path):
+        for n in m.parameter_names:
+            a = getattr(m, n, None)
+            if is_array(a) and data_key(a) not in seen:
+                seen.add(data_key(a))
+                names[f"{path} {m.typename()}.{n}" if path else n] = (a, getattr(m, grad_name(n)))
+        for i, c in enumerate(m.children()):
+            visit(c, f"{path}({i})")
+
+    visit(module, "")
+    return names
+
+
+def testAll(module, input, minval=None, maxval=None, perturbation=1e-6):
+    """``testJacobian`` and ``testJacobianParameters`` for every parameter.
+
+    Returns a dict ``{'input': err, 'weight': err, '(0) nn.Linear.bias': err, ...}`` (names
+    from ``parameter_names``); ``max(d.values())`` is the figure to compare with a tolerance.
     """
-    errs = {"input": testJacobian(module, input, perturbation)}
-    params, grads = module.parameters()
-    for i, (p, g) in enumerate(zip(params, grads)):
-        errs[f"param{i}"] = testJacobianParameters(module, input, p, g, perturbation)
+    errs = {"input": testJacobian(module, input, minval, maxval, perturbation)}
+    for name, (p, g) in parameter_names(module).items():
+        errs[name] = testJacobianParameters(module, input, p, g, perturbation=perturbation)
     return errs
 
 

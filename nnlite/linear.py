@@ -26,7 +26,12 @@ class Linear(Module):
         self.gradWeight = new_parameter(self.outputSize, self.inputSize)
         self.bias = new_parameter(self.outputSize) if bias else None
         self.gradBias = new_parameter(self.outputSize) if bias else None
-        init.torch_default_(self.weight, self.bias)
+        self.reset()
+
+    def reset(self, stdv=None):
+        """Torch's reset: U(+-1/sqrt(inputSize)), or U(+-stdv sqrt(3)) given ``stdv``."""
+        init.reset_(stdv, 1.0 / self.inputSize ** 0.5, self.weight, self.bias)
+        return self
 
     def noBias(self):
         self.bias = self.gradBias = None

@@ -23,6 +23,26 @@ def grad_name(name):
     return "grad" + name[0].upper() + name[1:]
 
 
+def _flat_base(arrays):
+    """The 1-D array of which ``arrays`` are, in order, the consecutive C-contiguous views
+    (what ``getParameters`` made), else None."""
+    base = arrays[0].base
+    if not is_array(base) or base.ndim != 1 or base.size != sum(a.size for a in arrays):
+        return None
+    pos = data_key(base)[0]
+    for a in arrays:
+        if a.base is not base or not a.flags.c_contiguous or data_key(a)[0] != pos:
+            return None
+        pos += a.nbytes
+    return base
+
+
+def _make_stale(a):
+    """Mark an array a module no longer uses: read-only where the backend allows (NumPy)."""
+    if not backend.is_cupy(a):
+        a.flags.writeable = False
+
+
 class Module:
     #: parameter attributes of a leaf module (their gradients via ``grad_name``)
     parameter_names = ("weight", "bias")
@@ -45,6 +65,15 @@ class Module:
         self.accGradParameters(input, gradOutput, scale)
         return self.gradInput
 
+    def __call__(self, input, gradOutput=None):
+        """Torch's ``module(input)``: ``forward``, returning the output; with ``gradOutput``
+        also ``backward``, returning ``(output, gradInput)``."""
+        self.forward(input)
+        if gradOutput is None:
+            return self.output
+        self.backward(input, gradOutput)
+        return self.output, self.gradInput
+
     def updateOutput(self, input):
         raise NotImplementedError(f"{self.typename()} does not implement updateOutput")
 
@@ -64,6 +93,58 @@ class Module:
         yield self
         for c in self.children():
             yield from c.modules_tree()
+
+    def listModules(self):
+        """This module and all its descendants, depth first (Torch's ``listModules``)."""
+        return list(self.modules_tree())
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on this module and every descendant, depth first; returns self."""
+        for m in self.modules_tree():
+            fn(m)
+        return self
+
+    def findModules(self, typename):
+        """``(modules, containers)``: every module of the tree of type ``typename`` (Torch's name,
+        e.g. ``'nn.Linear'``, matched exactly, or a class, matched with ``isinstance``) and, at
+        the same index, the container holding it (None for this module itself)."""
+        def match(m):
+            return m.typename() == typename if isinstance(typename, str) else isinstance(m, typename)
+
+        found, containers = [], []
+
+        def visit(m, parent):
+            if match(m):
+                found.append(m)
+                containers.append(parent)
+            for c in m.children():
+                visit(c, m)
+
+        visit(self, None)
+        return found, containers
+
+    def replace(self, callback):
+        """Torch's ``replace``: ``callback(module)`` for this module, then for each child (whose
+        result takes the child's place in the container's list); returns ``callback(self)``.
+
+        Only the list of children is updated: a container that also keeps its children in
+        named attributes keeps the old ones there.
+        """
+        out = callback(self)
+        kids = self.children()
+        for i, c in enumerate(kids):
+            kids[i] = c.replace(callback)
+        return out
+
+    def reset(self, stdv=None):
+        """Re-draw the parameters with Torch's default init (a module with parameters
+        overrides this; ``stdv`` gives U(+-stdv sqrt(3)) instead); containers reset every child."""
+        for c in self.children():
+            if stdv is None:
+                c.reset()
+            else:
+                c.reset(stdv)
+        return self
 
     def _param_slots(self):
         """(module, parameter attribute, gradient attribute) for every parameter in the tree."""
@@ -89,38 +170,61 @@ class Module:
         Afterwards each module's arrays are views into the two vectors, so an
         optimiser that updates the flat vector updates the model. Arrays shared
         between modules (same memory) are stored once and stay shared. Calling it
-        again re-flattens (needed after adding modules or changing type).
+        again returns the same two vectors when the parameters are still their views,
+        and re-flattens otherwise (after adding modules or changing type).
+
+        Torch re-pointed the existing tensors at the new storage; a NumPy array cannot
+        be re-pointed, so the arrays a module held before are *stale* afterwards: on
+        NumPy they are made read-only, so that writing through a reference taken
+        before the call (an optimiser, a Jacobian test) fails loudly instead of
+        changing an array the module no longer uses. Take references after the call.
+        Parameters that overlap in memory without being the same view (a weight tied
+        to another through a transpose) cannot stay tied in one flat vector: that is
+        a ``ValueError``.
         """
         slots = list(self._param_slots())
+        who = f"{self.typename()}.getParameters"
         if not slots:
-            raise ValueError(f"{self.typename()}.getParameters: the module has no parameters")
+            raise ValueError(f"{who}: the module has no parameters")
         first = getattr(slots[0][0], slots[0][1])
         xp = get_xp(*[getattr(m, p) for m, p, _ in slots])
-        offsets, total = {}, 0
-        for m, p, _ in slots:
+        distinct = {}  # data_key -> (array, gradient, where), in the order met
+        for m, p, g in slots:
             a = getattr(m, p)
             if a.dtype != first.dtype:
-                raise TypeError(f"{self.typename()}.getParameters: parameters of mixed dtypes "
-                                f"({first.dtype} and {a.dtype}); call .float() or .double() first")
-            key = data_key(a)
-            if key not in offsets:
-                offsets[key] = total
-                total += a.size
+                raise TypeError(f"{who}: parameters of mixed dtypes ({first.dtype} and {a.dtype}); "
+                                f"call .float() or .double() first")
+            distinct.setdefault(data_key(a), (a, getattr(m, g), f"{m.typename()}.{p}"))
+        entries = list(distinct.values())
+        for i, (a, _, where) in enumerate(entries):
+            for b, _, other in entries[:i]:
+                if xp.may_share_memory(a, b):
+                    raise ValueError(f"{who}: {other} and {where} share memory in different layouts "
+                                     f"(one is a view of the other, e.g. its transpose); one flat "
+                                     f"vector cannot keep them tied. Tie parameters by sharing the "
+                                     f"same array (module.share), or untie them with a copy")
+        flat = _flat_base([a for a, _, _ in entries])
+        flat_grad = _flat_base([ga for _, ga, _ in entries])
+        if flat is not None and flat_grad is not None:
+            return flat, flat_grad
+        total = sum(a.size for a, _, _ in entries)
         flat = xp.empty(total, dtype=first.dtype)
         flat_grad = xp.empty(total, dtype=first.dtype)
-        views = {}
+        views, off = {}, 0
+        for key, (a, ga, _) in distinct.items():
+            pv = flat[off:off + a.size].reshape(a.shape)
+            gv = flat_grad[off:off + a.size].reshape(a.shape)
+            pv[...] = a
+            gv[...] = ga
+            views[key] = (pv, gv)
+            off += a.size
         for m, p, g in slots:
-            a, ga = getattr(m, p), getattr(m, g)
-            key = data_key(a)
-            if key not in views:
-                off = offsets[key]
-                pv = flat[off:off + a.size].reshape(a.shape)
-                gv = flat_grad[off:off + a.size].reshape(a.shape)
-                pv[...] = a
-                gv[...] = ga
-                views[key] = (pv, gv)
-            setattr(m, p, views[key][0])
-            setattr(m, g, views[key][1])
+            pv, gv = views[data_key(getattr(m, p))]
+            setattr(m, p, pv)
+            setattr(m, g, gv)
+        for a, ga, _ in entries:
+            _make_stale(a)
+            _make_stale(ga)
         return flat, flat_grad
 
     def zeroGradParameters(self):

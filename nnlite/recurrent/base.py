@@ -17,6 +17,7 @@ guessed from the input's shape:
 
 ``Sequencer`` puts the recurrent modules it drives in sequence mode.
 """
+from .. import init
 from ..backend import get_xp
 from ..checks import (check_array, check_array_list, check_int, check_matches_params, check_same_shape,
                       check_size)
@@ -123,6 +124,31 @@ class AbstractRecurrent(Module):
             raise ValueError(f"{self.typename()}.setMode: mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
         return self.forget()
+
+    def reset(self, stdv=None):
+        """Torch's default init of the maps fused here (the inner ``nn.Linear`` and
+        ``SpatialConvolution`` layers of rnn's LSTM and viorik's ConvLSTM): each weight and
+        its bias (``weight``/``bias``, ``weightFirst``/``biasFirst``; ``weightHidden`` and the
+        peepholes have none) ~ U(+-1/sqrt(fan_in)), fan_in = in x kernel area of that map
+        (``outputSize`` for the peepholes, each a ``CMul(outputSize)`` in rnn); or
+        U(+-stdv sqrt(3)) given ``stdv``. Returns self; ``initBias`` sets the gate biases."""
+        for name in self.parameter_names:
+            w = getattr(self, name, None)
+            if w is not None and name.startswith("weight"):
+                b = getattr(self, name.replace("weight", "bias"), None)
+                init.reset_(stdv, 1.0 / init.fans(w)[0] ** 0.5, w, b)
+        return self
+
+    def initBias(self, forgetBias=1.0, otherBias=0.0):
+        """viorik's ``initBias``: the forget-gate block of ``bias`` = ``forgetBias``, the other
+        gate biases (and ``biasFirst``, which has no forget gate) = ``otherBias``; returns self."""
+        n = self.outputSize
+        self.bias.fill(otherBias)
+        self.bias[n:2 * n] = forgetBias
+        first = getattr(self, "biasFirst", None)
+        if first is not None:
+            first.fill(otherBias)
+        return self
 
     # ------------------------------------------------------------- initial state
     @property
