@@ -216,7 +216,12 @@ class LSTMEncoderDecoder(VideoPredictor, _Wired):
 
     @property
     def min_frames(self):
+        """Every step, training or test, reads n_inputs frames and scores the n_future after them."""
         return self.n_inputs + self.n_future
+
+    @property
+    def min_train_frames(self):
+        return self.min_frames
 
     def parameter_count(self):
         """The module doc's formula for this model (the tests compare it with the arrays)."""

@@ -212,7 +212,7 @@ def test_the_command_line_classes():
         want = [("reconstruction", rec), ("future", fut)]
         want = [(t, c) for t, c in want if c is not None]
         assert [(t, d.conditional) for t, d in zip(model.tasks, model.decoders)] == want
-        assert model.min_frames == 20
+        assert model.min_frames == model.min_train_frames == 20
 
 
 def test_composite_loss_is_the_sum_of_both_decoders(rng):
