@@ -290,3 +290,18 @@ def test_save_load_gives_identical_outputs_in_both_modes(tmp_path, rng, kind):
     loaded.training()
     for a, b in zip(want, nn.tables.table_leaves(loaded.forward(x))):
         numpy.testing.assert_array_equal(a, b)
+
+
+def test_the_trainer_lowers_the_loss_of_the_composite_conditional_model():
+    """A few RMSprop steps through ``models.training.Trainer`` (the code path of train.py) on a
+    fixed batch of 3x3 squares moving across 6x6 frames."""
+    from models.training import Trainer
+    nn.manualSeed(0)
+    x = numpy.zeros((6, 4, 1, 6, 6), numpy.float32)
+    for t in range(6):
+        for b in range(4):
+            x[t, b, 0, b % 3:b % 3 + 3, t % 4:t % 4 + 3] = 1
+    model = LSTMCompositeConditionalFuture(6, 6, 8, 2, 3, 3)
+    trainer = Trainer(model, lr=3e-3)
+    losses = [trainer.step({"frames": x})["loss"] for _ in range(30)]
+    assert losses[-1] < 0.7 * losses[0], losses
