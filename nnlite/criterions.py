@@ -33,6 +33,18 @@ def _weights_array(weights):
     return get_xp(weights).asarray(weights, dtype="float32")
 
 
+def _class_labels(criterion, input, target):
+    """Class labels as an integer array on the input's device (an int becomes a 0-d array)."""
+    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
+        target = get_xp(input).asarray(target)
+    if not is_array(target) or target.dtype.kind not in "iu":
+        kind = target.dtype if is_array(target) else type(target).__name__
+        raise TypeError(f"{criterion.typename()}: target must be an integer array of class labels, "
+                        f"got {kind}")
+    check_same_device(criterion, input, target)
+    return target
+
+
 class Criterion:
     """Base class: keeps ``output`` (the loss, a 0-d array) and ``gradInput``."""
     _transient = ("output", "gradInput")
@@ -203,12 +215,7 @@ class ClassNLLCriterion(Criterion):
         who = self.typename()
         check_array(self, input, (1, 2, 3, 4), layout="(C,), (B, C), (C, H, W) or (B, C, H, W)")
         xp = get_xp(input)
-        if isinstance(target, numbers.Integral) and not isinstance(target, bool):
-            target = xp.asarray(target)
-        if not is_array(target) or target.dtype.kind not in "iu":
-            kind = target.dtype if is_array(target) else type(target).__name__
-            raise TypeError(f"{who}: target must be an integer array of class labels, got {kind}")
-        check_same_device(self, input, target)
+        target = _class_labels(self, input, target)
         axis = 0 if input.ndim in (1, 3) else 1
         C = input.shape[axis]
         want = tuple(input.shape[:axis] + input.shape[axis + 1:])
@@ -482,12 +489,7 @@ class MultiMarginCriterion(Criterion):
         who = self.typename()
         check_array(self, input, (1, 2), layout="(C,) or (B, C)")
         xp = get_xp(input)
-        if isinstance(target, numbers.Integral) and not isinstance(target, bool):
-            target = xp.asarray(target)
-        if not is_array(target) or target.dtype.kind not in "iu":
-            kind = target.dtype if is_array(target) else type(target).__name__
-            raise TypeError(f"{who}: target must be integer class labels, got {kind}")
-        check_same_device(self, input, target)
+        target = _class_labels(self, input, target)
         C = input.shape[-1]
         if tuple(target.shape) != tuple(input.shape[:-1]):
             raise ValueError(f"{who}: target must have shape {tuple(input.shape[:-1])} for input "

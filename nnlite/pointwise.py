@@ -170,12 +170,17 @@ class Power(_Elementwise):
         return f"({self.pow:g})"
 
 
-class MulConstant(_Elementwise):
-    """``MulConstant(constant_scalar)``: ``y = c x``; ``dL/dx = c dL/dy``."""
-
+class _Constant(_Elementwise):
     def __init__(self, constant_scalar):
         super().__init__()
         self.constant_scalar = _number(self, constant_scalar, "constant_scalar")
+
+    def extra_repr(self):
+        return f"({self.constant_scalar:g})"
+
+
+class MulConstant(_Constant):
+    """``MulConstant(constant_scalar)``: ``y = c x``; ``dL/dx = c dL/dy``."""
 
     def _forward(self, xp, x):
         return x * self.constant_scalar
@@ -183,25 +188,15 @@ class MulConstant(_Elementwise):
     def _backward(self, x, y, gy):
         return gy * self.constant_scalar
 
-    def extra_repr(self):
-        return f"({self.constant_scalar:g})"
 
-
-class AddConstant(_Elementwise):
+class AddConstant(_Constant):
     """``AddConstant(constant_scalar)``: ``y = x + c``; ``dL/dx = dL/dy`` (a copy)."""
-
-    def __init__(self, constant_scalar):
-        super().__init__()
-        self.constant_scalar = _number(self, constant_scalar, "constant_scalar")
 
     def _forward(self, xp, x):
         return x + self.constant_scalar
 
     def _backward(self, x, y, gy):
         return gy.copy()
-
-    def extra_repr(self):
-        return f"({self.constant_scalar:g})"
 
 
 class PReLU(_Elementwise):

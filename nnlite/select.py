@@ -9,6 +9,7 @@ nothing to guess. Indices and offsets are 0-based too.
 from .backend import get_xp
 from .checks import ANY_RANK, check_array, check_int, check_shape
 from .module import Module
+from .tables import _resolve_index
 
 
 def _axis(module, dim, ndim, what="dimension"):
@@ -20,12 +21,8 @@ def _axis(module, dim, ndim, what="dimension"):
 
 
 def _position(module, index, n, what):
-    """A 0-based position among ``n`` (negative counts from the end)."""
-    i = index + n if index < 0 else index
-    if not 0 <= i < n:
-        raise ValueError(f"{module.typename()}: {what} {index} is out of range for a dimension "
-                         f"of size {n}")
-    return i
+    """A 0-based position along a dimension of size ``n`` (negative counts from the end)."""
+    return _resolve_index(module, index, n, what, f"a dimension of size {n}")
 
 
 class _AlongAxis(Module):
@@ -35,14 +32,25 @@ class _AlongAxis(Module):
         check_array(self, input, range(1, 65))
         return _axis(self, self.dimension, input.ndim)
 
-    def _grad_scatter(self, input, gradOutput, where):
-        """``dL/dx``: zeros like the input, with gradOutput written at ``input[where]``."""
+
+class _View(_AlongAxis):
+    """``y = x[where]`` for the basic index ``_where(input)`` (a view); the elements pass through
+    unchanged, so ``dL/dx`` is gy at ``where`` and 0 elsewhere."""
+
+    def updateOutput(self, input):
+        self.output = input[self._where(input)]
+        return self.output
+
+    def updateGradInput(self, input, gradOutput):
+        where = self._where(input)
+        check_shape(self, gradOutput, input[where].shape)
         g = get_xp(gradOutput).zeros(input.shape, dtype=gradOutput.dtype)
         g[where] = gradOutput
-        return g
+        self.gradInput = g
+        return self.gradInput
 
 
-class Narrow(_AlongAxis):
+class Narrow(_View):
     """``Narrow(dimension, offset, length=1)``: ``y = x[..., offset : offset + length, ...]`` along
     axis ``dimension`` (a view of the input).
 
@@ -69,21 +77,11 @@ class Narrow(_AlongAxis):
                              f"for elements outside a dimension of size {n}")
         return (slice(None),) * d + (slice(start, start + length),)
 
-    def updateOutput(self, input):
-        self.output = input[self._where(input)]
-        return self.output
-
-    def updateGradInput(self, input, gradOutput):
-        where = self._where(input)
-        check_shape(self, gradOutput, input[where].shape)
-        self.gradInput = self._grad_scatter(input, gradOutput, where)
-        return self.gradInput
-
     def extra_repr(self):
         return f"({self.dimension}, {self.offset}, {self.length})"
 
 
-class Select(_AlongAxis):
+class Select(_View):
     """``Select(dimension, index)``: ``y = x.take(index, axis=dimension)``, the axis removed (a view).
 
     ``index`` is 0-based, negative counts from the end. ``dL/dx`` is gy at that index and 0
@@ -98,16 +96,6 @@ class Select(_AlongAxis):
     def _where(self, input):
         d = self._check(input)
         return (slice(None),) * d + (_position(self, self.index, input.shape[d], "index"),)
-
-    def updateOutput(self, input):
-        self.output = input[self._where(input)]
-        return self.output
-
-    def updateGradInput(self, input, gradOutput):
-        where = self._where(input)
-        check_shape(self, gradOutput, input[where].shape)
-        self.gradInput = self._grad_scatter(input, gradOutput, where)
-        return self.gradInput
 
     def extra_repr(self):
         return f"({self.dimension}, {self.index})"

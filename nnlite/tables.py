@@ -77,12 +77,13 @@ class Identity(_TableModule):
         return self.gradInput
 
 
-def _resolve_index(module, index, n, what):
-    """A 0-based index into a table of ``n`` entries; negative counts from the end."""
+def _resolve_index(module, index, n, what, within=None):
+    """A 0-based index into ``n`` things (a table of ``n`` entries unless ``within`` says what);
+    negative counts from the end."""
     i = index + n if index < 0 else index
     if not 0 <= i < n:
-        raise ValueError(f"{module.typename()}: {what} {index} is out of range for a table "
-                         f"of {n} entries")
+        within = within or f"a table of {n} entries"
+        raise ValueError(f"{module.typename()}: {what} {index} is out of range for {within}")
     return i
 
 

@@ -128,7 +128,7 @@ def test_multi_margin_bad_inputs():
     x = numpy.zeros((2, 3), F32)
     with pytest.raises(ValueError, match="nn.MultiMarginCriterion: p must be 1 or 2, got 3"):
         nn.MultiMarginCriterion(3)
-    with pytest.raises(TypeError, match="nn.MultiMarginCriterion: target must be integer class labels"):
+    with pytest.raises(TypeError, match="nn.MultiMarginCriterion: target must be an integer array of class labels"):
         crit.forward(x, numpy.array([0.0, 1.0]))
     with pytest.raises(ValueError, match=r"target labels must be integers in \[0, 3\), got 3"):
         crit.forward(x, numpy.array([0, 3]))
