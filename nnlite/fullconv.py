@@ -2,6 +2,7 @@
 from . import init
 from .backend import new_parameter
 from .checks import check_int, check_matches_params, check_shape, check_spatial
+from .conv import SpatialConvolution
 from .conv_ops import conv2d, conv2d_acc_grad_params, conv2d_grad_input
 from .module import Module
 
@@ -59,12 +60,9 @@ class SpatialFullConvolution(Module):
         init.reset_(stdv, (self.nInputPlane * self.kH * self.kW) ** -0.5, self.weight, self.bias)
         return self
 
-    def noBias(self):
-        self.bias = self.gradBias = None
-        return self
-
-    def _geometry(self):
-        return dict(dH=self.dH, dW=self.dW, padH=self.padH, padW=self.padW)
+    # bias removal and the stride/padding arguments of conv_ops as the forward convolution's
+    noBias = SpatialConvolution.noBias
+    _geometry = SpatialConvolution._geometry
 
     def _check(self, input):
         """Checks; returns x as (B, C, H, W) and the output shape (B, nOutputPlane, oH, oW)."""
