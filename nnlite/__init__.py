@@ -6,6 +6,7 @@
 from . import backend, init, jacobian, optim, visual
 from .activations import Clamp, ReLU, Sigmoid, Sqrt, Square, Tanh
 from .backend import get_xp, getRNGState, gpu_available, manualSeed, setRNGState, to_device, to_numpy
+from .bilinear import Bilinear
 from .containers import Concat, ConcatTable, Container, DepthConcat, ParallelTable, Sequential
 from .conv import SpatialConvolution
 from .criterions import (AbsCriterion, BCECriterion, ClassNLLCriterion, Criterion,
