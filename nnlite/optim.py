@@ -17,11 +17,14 @@ Each optimiser is a function ``x, [fx] = method(feval, x, config=None, state=Non
   place, which silently changed the caller's gradient buffer;
 * a state array on the wrong device or dtype (a checkpoint loaded by ``nnlite.load`` holds
   NumPy arrays) is moved to ``x``'s device and dtype once, and stored back;
-* Torch's per-element ``learningRates``/``weightDecays`` vectors of ``sgd`` are not offered.
+* ``lbfgs``, ``cg`` and ``asgd`` return Torch's extra values too (the evaluation count,
+  the averaged ``x``); ``lbfgs`` and ``cg`` call ``feval`` several times, as in Torch, and
+  read scalars (dot products) back to the host each iteration.
 
 The ``RMSprop``, ``SGD`` and ``Adam`` classes hold a config and a state, with
 ``step(feval, x)`` and ``state_dict()``/``load_state_dict(d)`` for checkpoints.
 """
+import math
 import numbers
 
 from .backend import get_xp, is_array, is_cupy, to_device
@@ -31,9 +34,23 @@ from .checks import ANY_RANK, check_array, check_int, check_matches_params, chec
 RMSPROP_DEFAULTS = {"learningRate": 1e-2, "alpha": 0.99, "epsilon": 1e-8, "weightDecay": 0,
                     "initialMean": 0}
 SGD_DEFAULTS = {"learningRate": 1e-3, "learningRateDecay": 0, "weightDecay": 0, "momentum": 0,
-                "dampening": None, "nesterov": False}
+                "dampening": None, "nesterov": False, "learningRates": None, "weightDecays": None}
 ADAM_DEFAULTS = {"learningRate": 1e-3, "learningRateDecay": 0, "beta1": 0.9, "beta2": 0.999,
                  "epsilon": 1e-8, "weightDecay": 0}
+
+
+#: config keys that hold one value per element of x (Torch's per-parameter vectors)
+_VECTORS = ("learningRates", "weightDecays")
+
+
+def _per_element(who, key, v, x):
+    """A per-parameter vector of ``config`` (None when absent), checked against ``x``."""
+    if v is None:
+        return None
+    check_array(who, v, ANY_RANK, what=f"config['{key}']")
+    check_same_shape(who, x, v, "x", f"config['{key}']")
+    check_matches_params(who, v, x, what=f"config['{key}']")
+    return v
 
 
 def _hyper(who, config, defaults):
@@ -44,7 +61,7 @@ def _hyper(who, config, defaults):
     for key, default in defaults.items():
         v = config.get(key)
         v = default if v is None else v
-        if v is not None and not isinstance(v, numbers.Real):
+        if v is not None and not isinstance(v, numbers.Real) and not (key in _VECTORS and is_array(v)):
             raise TypeError(f"{who}: config['{key}'] must be a number, got {v!r}")
         values[key] = v
     return values
@@ -114,7 +131,9 @@ def sgd(opfunc, x, config=None, state=None):
 
     Defaults: learningRate 1e-3, learningRateDecay 0, weightDecay 0, momentum 0,
     dampening = momentum (Torch's default), nesterov False. Nesterov needs a momentum
-    and ``dampening=0`` given explicitly, as in Torch.
+    and ``dampening=0`` given explicitly, as in Torch. Torch's per-parameter vectors (arrays
+    of x's shape): ``weightDecays`` (used when weightDecay is 0: ``g = dfdx + weightDecays * x``)
+    and ``learningRates`` (the step becomes ``learningRate / (1 + n lrd) * learningRates * d``).
     """
     who = "optim.sgd"
     config = {} if config is None else config
@@ -127,6 +146,9 @@ def sgd(opfunc, x, config=None, state=None):
                          f"got momentum {mom} and dampening {damp}")
     nevals = state.get("evalCounter") or 0
     fx, g = _evaluate(who, opfunc, x, h["weightDecay"])
+    wds = _per_element(who, "weightDecays", h["weightDecays"], x)
+    if wds is not None and not h["weightDecay"]:
+        g = g + wds * x
     if mom != 0:
         if state.get("dfdx") is None:
             buf = state["dfdx"] = g.copy()
@@ -135,7 +157,8 @@ def sgd(opfunc, x, config=None, state=None):
             buf *= mom
             buf += (1 - damp) * g
         g = g + mom * buf if nesterov else buf
-    x -= h["learningRate"] / (1 + nevals * h["learningRateDecay"]) * g
+    lrs = _per_element(who, "learningRates", h["learningRates"], x)
+    x -= h["learningRate"] / (1 + nevals * h["learningRateDecay"]) * (g if lrs is None else lrs * g)
     state["evalCounter"] = nevals + 1
     return x, [fx]
 
@@ -171,6 +194,356 @@ def adam(opfunc, x, config=None, state=None):
     step = clr * (1 - b2 ** t) ** 0.5 / (1 - b1 ** t)
     x -= step * m / (get_xp(x).sqrt(v) + h["epsilon"])
     return x, [fx]
+
+
+ADAGRAD_DEFAULTS = {"learningRate": 1e-3, "learningRateDecay": 0, "weightDecay": 0}
+ADADELTA_DEFAULTS = {"rho": 0.9, "eps": 1e-6, "weightDecay": 0}
+NAG_DEFAULTS = {"learningRate": 1e-3, "learningRateDecay": 0, "weightDecay": 0, "momentum": 0.9,
+                "dampening": None, "learningRates": None}
+ASGD_DEFAULTS = {"eta0": 1e-4, "lambda": 1e-4, "alpha": 0.75, "t0": 1e6}
+LBFGS_DEFAULTS = {"maxIter": 20, "maxEval": None, "tolFun": 1e-5, "tolX": 1e-9, "nCorrection": 100,
+                  "learningRate": 1}
+CG_DEFAULTS = {"rho": 0.01, "sig": 0.5, "int": 0.1, "ext": 3.0, "maxIter": 20, "ratio": 100,
+               "maxEval": None}
+
+
+def _setup(who, config, state, defaults):
+    """``(config, state, hyper-parameters)``: Torch's ``state = state or config``."""
+    config = {} if config is None else config
+    return config, (config if state is None else state), _hyper(who, config, defaults)
+
+
+def adagrad(opfunc, x, config=None, state=None):
+    """AdaGrad (torch/optim adagrad.lua, Duchi et al. 2011).
+
+    With ``g = dfdx + weightDecay * x`` and ``n = state['evalCounter']``::
+
+        paramVariance += g^2                              (state['paramVariance'], from 0)
+        x -= learningRate / (1 + n learningRateDecay) * g / (sqrt(paramVariance) + 1e-10)
+
+    Defaults: learningRate 1e-3, learningRateDecay 0, weightDecay 0.
+    """
+    who = "optim.adagrad"
+    config, state, h = _setup(who, config, state, ADAGRAD_DEFAULTS)
+    nevals = state.get("evalCounter") or 0
+    fx, g = _evaluate(who, opfunc, x, h["weightDecay"])
+    var = _state_array(who, state, "paramVariance", x, 0)
+    var += g * g
+    clr = h["learningRate"] / (1 + nevals * h["learningRateDecay"])
+    x -= clr * g / (get_xp(x).sqrt(var) + 1e-10)
+    state["evalCounter"] = nevals + 1
+    return x, [fx]
+
+
+def adadelta(opfunc, x, config=None, state=None):
+    """AdaDelta (torch/optim adadelta.lua, Zeiler 2012); no learning rate.
+
+    With ``g = dfdx + weightDecay * x``::
+
+        paramVariance = rho paramVariance + (1 - rho) g^2        (state['paramVariance'], from 0)
+        delta = sqrt(accDelta + eps) / sqrt(paramVariance + eps) * g
+        x -= delta
+        accDelta = rho accDelta + (1 - rho) delta^2               (state['accDelta'], from 0)
+
+    Defaults: rho 0.9, eps 1e-6, weightDecay 0.
+    """
+    who = "optim.adadelta"
+    config, state, h = _setup(who, config, state, ADADELTA_DEFAULTS)
+    xp = get_xp(x)
+    rho, eps = h["rho"], h["eps"]
+    fx, g = _evaluate(who, opfunc, x, h["weightDecay"])
+    var = _state_array(who, state, "paramVariance", x, 0)
+    acc = _state_array(who, state, "accDelta", x, 0)
+    var *= rho
+    var += (1 - rho) * g * g
+    delta = xp.sqrt(acc + eps) / xp.sqrt(var + eps) * g
+    x -= delta
+    acc *= rho
+    acc += (1 - rho) * delta * delta
+    state["evalCounter"] = (state.get("evalCounter") or 0) + 1
+    return x, [fx]
+
+
+def nag(opfunc, x, config=None, state=None):
+    """Nesterov's accelerated gradient (torch/optim nag.lua, Sutskever et al. 2013's form).
+
+    With ``v = state['dfdx']`` (the last step, absent at the first call), ``n`` the calls so far
+    and ``clr = learningRate / (1 + n learningRateDecay)``::
+
+        x += momentum v                        (look ahead; skipped at the first call)
+        g = dfdx(x) + weightDecay x            (times ``learningRates`` when given)
+        v = momentum v - clr g                 (v = -clr g at the first call)
+        x -= clr g
+
+    so after the call ``x`` is the look-ahead point minus the gradient step. Defaults:
+    learningRate 1e-3, learningRateDecay 0, weightDecay 0, momentum 0.9 (must be > 0).
+    """
+    who = "optim.nag"
+    config, state, h = _setup(who, config, state, NAG_DEFAULTS)
+    mom = h["momentum"]
+    if mom <= 0:
+        raise ValueError(f"{who}: momentum must be positive for Nesterov's method, got {mom}")
+    nevals = state.get("evalCounter") or 0
+    if state.get("dfdx") is not None:
+        x += mom * _state_array(who, state, "dfdx", x, 0)
+    fx, g = _evaluate(who, opfunc, x, h["weightDecay"])
+    lrs = _per_element(who, "learningRates", h["learningRates"], x)
+    if lrs is not None:
+        g = lrs * g
+    clr = h["learningRate"] / (1 + nevals * h["learningRateDecay"])
+    v = _state_array(who, state, "dfdx", x, 0)
+    v *= mom
+    v -= clr * g
+    x -= clr * g
+    state["evalCounter"] = nevals + 1
+    return x, [fx]
+
+
+def asgd(opfunc, x, config=None, state=None):
+    """Averaged SGD (torch/optim asgd.lua, after L. Bottou's sgd-2.0); returns ``(x, [fx], ax)``.
+
+    With ``t`` the calls so far (state['t']), ``eta_t`` and ``mu_t`` from the previous call
+    (``eta0`` and 1 at first)::
+
+        x  = (1 - lambda eta_t) x - eta_t dfdx
+        ax = ax + mu_t (x - ax)           (ax = x while mu_t = 1)    (state['ax'])
+        eta_{t+1} = eta0 / (1 + lambda eta0 (t + 1))^alpha,   mu_{t+1} = 1 / max(1, t + 1 - t0)
+
+    Defaults: eta0 1e-4, lambda 1e-4, alpha 0.75, t0 1e6 (averaging starts after t0 calls).
+    """
+    who = "optim.asgd"
+    config, state, h = _setup(who, config, state, ASGD_DEFAULTS)
+    eta = state.get("eta_t") or h["eta0"]
+    mu = state.get("mu_t") or 1
+    t = state.get("t") or 0
+    fx, g = _evaluate(who, opfunc, x, 0)
+    x *= 1 - h["lambda"] * eta
+    x -= eta * g
+    ax = _state_array(who, state, "ax", x, 0)
+    if mu != 1:
+        ax += mu * (x - ax)
+    else:
+        ax[...] = x
+    t += 1
+    state["t"] = t
+    state["eta_t"] = h["eta0"] / (1 + h["lambda"] * h["eta0"] * t) ** h["alpha"]
+    state["mu_t"] = 1 / max(1, t - h["t0"])
+    return x, [fx], ax
+
+
+def _dot(a, b):
+    """A dot product read back to the host (a Python float)."""
+    return float(get_xp(a).vdot(a.reshape(-1), b.reshape(-1)))
+
+
+def _abs_sum(a):
+    return float(get_xp(a).abs(a).sum())
+
+
+def _closure(who, opfunc, x):
+    """``(f, a private copy of the gradient)``: the caller may reuse its gradient buffer."""
+    f, g = _evaluate(who, opfunc, x, 0)
+    return f, g.copy()
+
+
+def lbfgs(opfunc, x, config=None, state=None):
+    """L-BFGS (torch/optim lbfgs.lua, after minFunc); returns ``(x, f_hist, evaluations)``.
+
+    Up to ``maxIter`` iterations in one call. The direction is ``d = -H g``, ``H`` the
+    inverse Hessian approximation of the last ``nCorrection`` pairs ``s = t d`` (step),
+    ``y = g_new - g_old`` (kept when ``y.s > 1e-10``), built by the two-loop recursion
+    from ``H0 = (y.s / y.y) I`` of the newest pair. The first step of a run is
+    ``t = min(1, 1 / sum|g|) learningRate``, then ``t = learningRate`` (no line search:
+    Torch's default when ``lineSearch`` is unset). It stops when ``sum|g| <= tolFun``,
+    ``g.d > -tolX``, ``sum|t d| <= tolX``, ``|f - f_old| < tolX``, or after ``maxIter``
+    iterations / ``maxEval`` evaluations. ``f_hist`` holds f before the run and after each
+    step (the last step is not re-evaluated, as in Torch). The memory and the last
+    direction persist in ``state`` (``old_dirs``, ``old_stps``, ``Hdiag``, ``d``, ``t``,
+    ``g_old``, ``f_old``, ``nIter``, ``funcEval``), so later calls continue the run.
+
+    A user line search ``config['lineSearch'](opfunc, x, t, d, f, g, gtd, options)``
+    returning ``(f, g, x, t, evaluations)`` may replace the fixed step, as in Torch.
+    Defaults: maxIter 20, maxEval 1.25 maxIter, tolFun 1e-5, tolX 1e-9, nCorrection 100,
+    learningRate 1.
+    """
+    who = "optim.lbfgs"
+    config, state, h = _setup(who, config, state, LBFGS_DEFAULTS)
+    maxIter = h["maxIter"]
+    maxEval = maxIter * 1.25 if h["maxEval"] is None else h["maxEval"]
+    tolFun, tolX, lr = h["tolFun"], h["tolX"], h["learningRate"]
+    line_search = config.get("lineSearch")
+    state["funcEval"] = state.get("funcEval", 0)
+    state["nIter"] = state.get("nIter", 0)
+    f, g = _closure(who, opfunc, x)
+    f_hist, evals = [f], 1
+    state["funcEval"] += 1
+    if _abs_sum(g) <= tolFun:
+        return x, f_hist, evals
+    d, t = state.get("d"), state.get("t")
+    old_dirs, old_stps = state.get("old_dirs"), state.get("old_stps")
+    Hdiag, g_old, f_old = state.get("Hdiag"), state.get("g_old"), state.get("f_old")
+    n_iter = 0
+    while n_iter < maxIter:
+        n_iter += 1
+        state["nIter"] += 1
+        if state["nIter"] == 1:
+            d = -g
+            old_dirs, old_stps, Hdiag = [], [], 1.0
+        else:
+            y = g - g_old
+            s = d * t
+            ys = _dot(y, s)
+            if ys > 1e-10:
+                if len(old_dirs) == h["nCorrection"]:
+                    old_dirs.pop(0)
+                    old_stps.pop(0)
+                old_dirs.append(s)
+                old_stps.append(y)
+                Hdiag = ys / _dot(y, y)
+            # two-loop recursion: d = -H g
+            ro = [1 / _dot(yi, si) for si, yi in zip(old_dirs, old_stps)]
+            q = -g
+            al = [0.0] * len(old_dirs)
+            for i in range(len(old_dirs) - 1, -1, -1):
+                al[i] = _dot(old_dirs[i], q) * ro[i]
+                q -= al[i] * old_stps[i]
+            d = q * Hdiag
+            for i in range(len(old_dirs)):
+                be = _dot(old_stps[i], d) * ro[i]
+                d += (al[i] - be) * old_dirs[i]
+        g_old, f_old = g.copy(), f
+        gtd = _dot(g, d)
+        if gtd > -tolX:
+            break
+        t = min(1.0, 1.0 / _abs_sum(g)) * lr if state["nIter"] == 1 else lr
+        if callable(line_search):
+            f, g, x, t, ls_evals = line_search(opfunc, x, t, d, f, g, gtd, config.get("lineSearchOptions"))
+            f_hist.append(f)
+        else:
+            x += t * d
+            ls_evals = 0
+            if n_iter != maxIter:  # Torch skips the evaluation after the last step
+                f, g = _closure(who, opfunc, x)
+                ls_evals = 1
+                f_hist.append(f)
+        evals += ls_evals
+        state["funcEval"] += ls_evals
+        if (n_iter == maxIter or evals >= maxEval or _abs_sum(g) <= tolFun
+                or _abs_sum(d) * abs(t) <= tolX or abs(f - f_old) < tolX):
+            break
+    state.update(old_dirs=old_dirs, old_stps=old_stps, Hdiag=Hdiag, g_old=g_old, f_old=f_old,
+                 t=t, d=d)
+    return x, f_hist, evals
+
+
+def _div(a, b):
+    """``a / b`` with IEEE results for b = 0 (Lua's), which the line search then catches."""
+    if b:
+        return a / b
+    return math.nan if a == 0 else math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+def _root(v):
+    return math.sqrt(v) if v >= 0 else math.nan
+
+
+def _bad(z):
+    return math.isnan(z) or math.isinf(z)
+
+
+def cg(opfunc, x, config=None, state=None):
+    """Conjugate gradients (torch/optim cg.lua, a rewrite of C. E. Rasmussen's minimize.m);
+    returns ``(x, f_hist, evaluations)``.
+
+    Polack-Ribiere directions ``s = (g2.g2 - g2.g1) / g1.g1 s - g2`` (steepest descent when
+    that is not a descent direction), each searched by a line search with cubic/quadratic
+    interpolation and extrapolation until the Wolfe-Powell conditions
+    ``f2 <= f1 + z rho d1`` and ``|d2| <= -sig d1`` hold (``d`` the slopes along ``s``).
+    At most ``maxEval`` evaluations (``maxIter`` per line search). When a line search
+    fails, ``x`` goes back to where it started and the run ends (Torch's
+    ``if ls_failed`` test is always true, a Lua ``0`` being true: kept).
+    Defaults: rho 0.01, sig 0.5, int 0.1, ext 3.0, maxIter 20, ratio 100, maxEval 1.25 maxIter.
+    """
+    who = "optim.cg"
+    config, _, h = _setup(who, config, state, CG_DEFAULTS)
+    rho, sig, intv, ext, ratio = h["rho"], h["sig"], h["int"], h["ext"], h["ratio"]
+    maxIter = h["maxIter"]
+    maxEval = maxIter * 1.25 if h["maxEval"] is None else h["maxEval"]
+    f1, df1 = _closure(who, opfunc, x)
+    fx, i = [f1], 1
+    s = -df1
+    d1 = -_dot(s, s)
+    z1 = 1 / (1 - d1)
+    while i < abs(maxEval):
+        x0, f0, df0 = x.copy(), f1, df1.copy()
+        x += z1 * s
+        f2, df2 = _closure(who, opfunc, x)
+        i += 1
+        d2 = _dot(df2, s)
+        f3, d3, z3 = f1, d1, -z1
+        m = min(maxIter, maxEval - i)
+        success, limit = False, -1
+        while True:
+            while (f2 > f1 + z1 * rho * d1 or d2 > -sig * d1) and m > 0:
+                limit = z1
+                if f2 > f1:
+                    z2 = z3 - _div(0.5 * d3 * z3 * z3, d3 * z3 + f2 - f3)
+                else:
+                    A = _div(6 * (f2 - f3), z3) + 3 * (d2 + d3)
+                    B = 3 * (f3 - f2) - z3 * (d3 + 2 * d2)
+                    z2 = _div(_root(B * B - A * d2 * z3 * z3) - B, A)
+                if _bad(z2):
+                    z2 = z3 / 2
+                z2 = max(min(z2, intv * z3), (1 - intv) * z3)
+                z1 += z2
+                x += z2 * s
+                f2, df2 = _closure(who, opfunc, x)
+                i += 1
+                m -= 1
+                d2 = _dot(df2, s)
+                z3 -= z2
+            if f2 > f1 + z1 * rho * d1 or d2 > -sig * d1:
+                break
+            if d2 > sig * d1:
+                success = True
+                break
+            if m == 0:
+                break
+            A = _div(6 * (f2 - f3), z3) + 3 * (d2 + d3)
+            B = 3 * (f3 - f2) - z3 * (d3 + 2 * d2)
+            z2 = _div(-d2 * z3 * z3, B + _root(B * B - A * d2 * z3 * z3))
+            if _bad(z2) or z2 < 0:
+                z2 = z1 * (ext - 1) if limit < -0.5 else (limit - z1) / 2
+            elif limit > -0.5 and z2 + z1 > limit:
+                z2 = (limit - z1) / 2
+            elif limit < -0.5 and z2 + z1 > z1 * ext:
+                z2 = z1 * (ext - 1)
+            elif z2 < -z3 * intv:
+                z2 = -z3 * intv
+            elif limit > -0.5 and z2 < (limit - z1) * (1 - intv):
+                z2 = (limit - z1) * (1 - intv)
+            f3, d3, z3 = f2, d2, -z2
+            z1 += z2
+            x += z2 * s
+            f2, df2 = _closure(who, opfunc, x)
+            i += 1
+            m -= 1
+            d2 = _dot(df2, s)
+        if not success:
+            x[...] = x0
+            break
+        f1 = f2
+        fx.append(f1)
+        ss = (_dot(df2, df2) - _dot(df2, df1)) / _dot(df1, df1)
+        s = ss * s - df2
+        df1, df2 = df2, df1
+        d2 = _dot(df1, s)
+        if d2 > 0:
+            s = -df1
+            d2 = -_dot(s, s)
+        z1 *= min(ratio, d1 / (d2 - 1e-320))
+        d1 = d2
+    return x, fx, i
 
 
 def _copy_entries(d):
