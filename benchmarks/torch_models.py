@@ -151,10 +151,80 @@ def make_step(name, device, lr=1e-4, clip=50.0):
 
     def step(frames):
         opt.zero_grad(set_to_none=False)
-        pred = model(frames[:-1])
-        loss = F.binary_cross_entropy(pred, frames[first + 1:]) + model.penalty
+        if isinstance(model, LSTMComposite):  # two decoders with their own targets
+            loss = model.loss(frames)
+        else:
+            pred = model(frames[:-1])
+            loss = F.binary_cross_entropy(pred, frames[first + 1:]) + model.penalty
         loss.backward()
         torch.nn.utils.clip_grad_value_(model.parameters(), clip)
         opt.step()
         return loss
     return model, step
+
+
+class PeepholeLSTM(nn.Module):
+    """nnlite's ``nn.LSTM(n_in, n_out, peephole=True)`` from an optional given state (Graves's
+    peepholes p_i, p_f on c_{t-1} and p_o on c_t); ``n_in = 0`` is an LSTM with no input."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.wx, self.wh = nn.Linear(n_in, 4 * n_out), nn.Linear(n_out, 4 * n_out, bias=False)
+        self.peep = nn.Parameter(torch.empty(3, n_out).uniform_(-0.08, 0.08))
+
+    def forward(self, seq, state=None):
+        gx = self.wx(seq)
+        h, c = state if state is not None else (None, None)
+        p = self.peep
+        out = []
+        for t in range(seq.shape[0]):
+            g = gx[t] if h is None else gx[t] + self.wh(h)
+            i, f, gg, o = g.chunk(4, -1)
+            if c is not None:
+                i, f = i + p[0] * c, f + p[1] * c
+            i, f, gg = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(gg)
+            c = i * gg if c is None else f * c + i * gg
+            h = torch.sigmoid(o + p[2] * c) * torch.tanh(c)
+            out.append(h)
+        return torch.stack(out), (h, c)
+
+
+class LSTMComposite(nn.Module):
+    """Srivastava et al.'s composite model as ``models.srivastava.LSTMComposite``: an encoder of
+    ``layers`` peephole LSTMs over the flattened first ``n_inputs`` frames, its final (h, c) of
+    every layer copied into two unconditioned decoders (no input), a logistic readout each;
+    the loss is the BCE of the reversed input plus the BCE of the ``n_future`` next frames.
+    Needs ``n_inputs + n_future`` frames (``bench_step.py --seq 19``)."""
+
+    def __init__(self, height=64, width=64, hidden=2048, layers=2, n_inputs=10, n_future=10):
+        super().__init__()
+        P = height * width
+        self.n_inputs, self.n_future = n_inputs, n_future
+        self.enc = nn.ModuleList([PeepholeLSTM(P if k == 0 else hidden, hidden) for k in range(layers)])
+        self.decs = nn.ModuleList([nn.ModuleList([PeepholeLSTM(0 if k == 0 else hidden, hidden)
+                                                  for k in range(layers)]) for _ in range(2)])
+        self.outs = nn.ModuleList([nn.Linear(hidden, P) for _ in range(2)])
+        self.penalty = 0.0
+
+    def forward(self, frames):
+        B, n = frames.shape[1], self.n_inputs
+        x, states = frames[:n].flatten(2), []
+        for m in self.enc:
+            x, s = m(x, None)
+            states.append(s)
+        preds = []
+        for dec, out, steps in zip(self.decs, self.outs, (n, self.n_future)):
+            h = frames.new_zeros(steps, B, 0)
+            for m, s in zip(dec, states):
+                h, _ = m(h, s)
+            preds.append(torch.sigmoid(out(h)).view(steps, B, *frames.shape[2:]))
+        return preds
+
+    def loss(self, frames):
+        n = self.n_inputs
+        reconstruction, future = self(frames[:n + self.n_future])
+        return (F.binary_cross_entropy(reconstruction, frames[:n].flip(0))
+                + F.binary_cross_entropy(future, frames[n:n + self.n_future]))
+
+
+MODELS["lstm-composite"] = LSTMComposite

@@ -305,3 +305,37 @@ def test_the_trainer_lowers_the_loss_of_the_composite_conditional_model():
     trainer = Trainer(model, lr=3e-3)
     losses = [trainer.step({"frames": x})["loss"] for _ in range(30)]
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_composite_matches_its_pytorch_twin():
+    """Loss and every parameter gradient of lstm-composite against the autograd of
+    benchmarks/torch_models.LSTMComposite holding the same weights (float64)."""
+    torch = pytest.importorskip("torch")
+    from benchmarks import torch_models
+    model = on(numpy, LSTMComposite(S, S, HIDDEN, 2, N_IN, N_FUT))
+    twin = torch_models.LSTMComposite(S, S, HIDDEN, 2, N_IN, N_FUT).double()
+    pairs = []
+    for ours, theirs in zip(model.encoder.lstms + model.decoders[0].lstms + model.decoders[1].lstms,
+                            list(twin.enc) + list(twin.decs[0]) + list(twin.decs[1])):
+        pairs += [(ours.weight, ours.gradWeight, theirs.wx.weight), (ours.bias, ours.gradBias, theirs.wx.bias),
+                  (ours.weightHidden, ours.gradWeightHidden, theirs.wh.weight),
+                  (ours.weightPeephole, ours.gradWeightPeephole, theirs.peep)]
+    for dec, out in zip(model.decoders, twin.outs):
+        lin = dec.readout.modules[0]
+        pairs += [(lin.weight, lin.gradWeight, out.weight), (lin.bias, lin.gradBias, out.bias)]
+    assert len(pairs) == len(model.parameters()[0])
+    with torch.no_grad():
+        for w, _, t in pairs:
+            t.copy_(torch.from_numpy(w))
+    x = numpy.random.default_rng(3).random((N_IN + N_FUT, B, 1, S, S))
+    inputs, targets = model.split({"frames": x})
+    crit = model.make_criterion("bce")
+    out = model.forward(inputs)
+    loss = float(crit.forward(out, targets))
+    model.zeroGradParameters()
+    model.backward(inputs, crit.backward(out, targets))
+    ref = twin.loss(torch.from_numpy(x))
+    ref.backward()
+    assert loss == pytest.approx(float(ref), rel=1e-9)  # BCE: eps 1e-12 inside the log here
+    for _, g, t in pairs:
+        numpy.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-9, atol=1e-12)
