@@ -3,7 +3,7 @@
 ``import nnlite as nn`` and use Torch's names: ``nn.Sequential``,
 ``nn.SpatialConvolution``, ``nn.MSECriterion``, ``nn.optim.rmsprop``, ...
 """
-from . import backend, init, jacobian, optim, visual
+from . import backend, init, jacobian, optim, torch7, visual
 from .activations import Clamp, ReLU, Sigmoid, Sqrt, Square, Tanh
 from .backend import get_xp, getRNGState, gpu_available, manualSeed, setRNGState, to_device, to_numpy
 from .bilinear import Bilinear
@@ -33,5 +33,6 @@ from .shape import Reshape, Transpose, View
 from .softmax import LogSoftMax, SoftMax, SpatialSoftMax
 from .tables import (CAddTable, CDivTable, CMulTable, CSubTable, FlattenTable, Identity, JoinTable,
                      NarrowTable, SelectTable, SplitTable)
+from .torch7 import GModule, load_t7
 
 __version__ = "0.1.0"
