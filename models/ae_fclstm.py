@@ -8,7 +8,7 @@ future predictor with a one-frame horizon.
 """
 import nnlite as nn
 
-from .blocks import decoder, encoder, set_forget_bias
+from .blocks import decoder, encoder
 from .video_predictor import VideoPredictor
 
 
@@ -19,6 +19,6 @@ class AEfcLSTM(VideoPredictor, nn.Sequential):
         n = 16 * h * w
         super().__init__(
             nn.Sequencer(nn.Sequential(encoder(), nn.View(n))),
-            set_forget_bias(nn.LSTM(n, hidden), forget_bias),
-            set_forget_bias(nn.LSTM(hidden, hidden), forget_bias),
+            nn.LSTM(n, hidden).initBias(forget_bias, 0.0),
+            nn.LSTM(hidden, hidden).initBias(forget_bias, 0.0),
             nn.Sequencer(nn.Sequential(nn.Linear(hidden, n), nn.View(16, h, w), decoder())))

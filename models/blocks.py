@@ -55,21 +55,13 @@ def flow_regressor(memory_features, height, width, k=15, zero_1x1=False, clamp=F
     return nn.Sequential(*layers)
 
 
-def set_forget_bias(lstm, value):
-    """Set the forget-gate block of a (Conv)LSTM's fused gate bias to ``value``; returns ``lstm``.
-
-    The gate blocks are ordered input, forget, cell candidate, output (SPEC §3). The
-    paper's init gives the forget gate a bias of 1; the original training scripts
-    called ``initBias(0, 0)`` (SPEC §8).
-    """
-    n = lstm.outputSize
-    lstm.bias[n:2 * n] = value
-    return lstm
-
-
 def memory(n_in, n_out, k=7, rho=9999, forget_bias=1.0):
-    """A ConvLSTM with the paper's memory init: U(-0.08, 0.08), forget-gate bias ``forget_bias``."""
-    return set_forget_bias(nn.ConvLSTM(n_in, n_out, rho, k, k), forget_bias)
+    """A ConvLSTM with the paper's memory init: U(-0.08, 0.08), forget-gate bias ``forget_bias``.
+
+    ``forget_bias``: 1 in the paper; the original training scripts called ``initBias(0, 0)``
+    (SPEC §8). The other gate biases are 0 either way.
+    """
+    return nn.ConvLSTM(n_in, n_out, rho, k, k).initBias(forget_bias, 0.0)
 
 
 def count_parameters(module):
