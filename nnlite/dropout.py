@@ -20,15 +20,16 @@ class _Dropout(Module):
         self.p = float(p)
         self.noise = None
 
-    def _draw(self, x, shape, scale):
-        """A mask of ``shape`` (broadcastable to x): 1 with probability 1 - p, else 0, times ``scale``."""
-        keep = host_rng().random(shape) < 1 - self.p
+    def _draw(self, x, scale):
+        """A mask of ``_noise_shape(x)`` (broadcastable to x): 1 with probability 1 - p, else 0,
+        times ``scale``."""
+        keep = host_rng().random(self._noise_shape(x)) < 1 - self.p
         return get_xp(x).asarray((keep * scale).astype(x.dtype))
 
     def _check_grad(self, input, gradOutput):
         check_array(self, gradOutput, ANY_RANK, what="gradOutput")
         check_same_shape(self, input, gradOutput)
-        if self._masked() and (self.noise is None or self.noise.ndim != input.ndim):
+        if self._masked() and (self.noise is None or self.noise.shape != self._noise_shape(input)):
             raise ValueError(f"{self.typename()}: backward uses the mask of a forward on this "
                              f"input; call forward first")
 
@@ -66,13 +67,17 @@ class Dropout(_Dropout):
     def _masked(self):
         return self.p > 0 and (self.train or self.stochastic_inference)
 
+    @staticmethod
+    def _noise_shape(x):
+        return tuple(x.shape)
+
     def _eval_scale(self):
         return 1.0 if self.v2 else 1 - self.p
 
     def updateOutput(self, input):
         check_array(self, input, ANY_RANK)
         if self._masked():
-            self.noise = self._draw(input, input.shape, 1 / (1 - self.p) if self.v2 else 1.0)
+            self.noise = self._draw(input, 1 / (1 - self.p) if self.v2 else 1.0)
             self.output = input * self.noise
         else:
             self.output = input * self._eval_scale()
@@ -97,13 +102,17 @@ class SpatialDropout(_Dropout):
     def _masked(self):
         return self.train
 
+    @staticmethod
+    def _noise_shape(x):
+        return tuple(x.shape[:-2]) + (1, 1)
+
     def _eval_scale(self):
         return 1 - self.p
 
     def updateOutput(self, input):
         check_spatial(self, input)
         if self._masked():
-            self.noise = self._draw(input, input.shape[:-2] + (1, 1), 1.0)
+            self.noise = self._draw(input, 1.0)
             self.output = input * self.noise
         else:
             self.output = input * self._eval_scale()

@@ -31,10 +31,11 @@ class BatchNormalization(Module):
 
     Init: Torch's, w ~ U(0, 1), b = 0, running_mean = 0, running_var = 1. The batch mean
     and 1/std of the last forward are kept (``save_mean``, ``save_invstd``) for backward,
-    which therefore needs a forward on the same input first, as in Torch. A training batch
+    which therefore needs a forward on the same input first, as in Torch, and differentiates
+    in the mode that forward ran in. A training batch
     must hold at least two values per feature (the unbiased variance divides by n - 1).
     """
-    _transient = Module._transient + ("save_mean", "save_invstd")
+    _transient = Module._transient + ("save_mean", "save_invstd", "_seen")
     #: (dims accepted, layout for messages) of the input
     _ndims, _layout = (2,), "(B, nOutput)"
 
@@ -52,6 +53,7 @@ class BatchNormalization(Module):
             self.weight, self.gradWeight = new_parameter(self.nOutput), new_parameter(self.nOutput)
             self.bias, self.gradBias = new_parameter(self.nOutput), new_parameter(self.nOutput)
         self.save_mean = self.save_invstd = None
+        self._seen = None  # (input shape, whether batch statistics were used) of the last forward
         self.reset()
 
     def reset(self):
@@ -102,6 +104,7 @@ class BatchNormalization(Module):
             mean, var = self.running_mean, self.running_var
         self.save_mean = mean
         self.save_invstd = 1 / xp.sqrt(var + self.eps)
+        self._seen = (tuple(input.shape), bool(self.train))
         w, b = self._affine()
         xhat = (x3 - mean[:, None]) * self.save_invstd[:, None]
         self.output = (xhat * w + b).reshape(input.shape)
@@ -111,8 +114,8 @@ class BatchNormalization(Module):
         """Checks; returns (xhat, gy) as (B, C, L) arrays."""
         x3 = self._planes(input)
         check_shape(self, gradOutput, input.shape)
-        if self.save_invstd is None:
-            raise ValueError(f"{self.typename()}: backward needs the batch statistics of a forward "
+        if self._seen is None or self._seen[0] != tuple(input.shape):
+            raise ValueError(f"{self.typename()}: backward needs the statistics of a forward "
                              f"on this input; call forward first")
         xhat = (x3 - self.save_mean[:, None]) * self.save_invstd[:, None]
         return xhat, gradOutput.reshape(x3.shape)
@@ -121,7 +124,7 @@ class BatchNormalization(Module):
         xhat, gy = self._xhat_grad(input, gradOutput)
         w, _ = self._affine()
         g = gy * w
-        if self.train:
+        if self._seen[1]:  # the forward used batch statistics, which depend on x
             g = g - g.mean(axis=(0, 2), keepdims=True) - xhat * (g * xhat).mean(axis=(0, 2), keepdims=True)
         self.gradInput = (g * self.save_invstd[:, None]).reshape(input.shape)
         return self.gradInput

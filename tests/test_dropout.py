@@ -86,6 +86,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="nn.Dropout: backward uses the mask of a forward"):
         nn.Dropout().backward(numpy.zeros(3), numpy.zeros(3))
     m, x = nn.Dropout(), numpy.zeros(3)
+    m.forward(numpy.zeros(1))
+    with pytest.raises(ValueError, match="nn.Dropout: backward uses the mask of a forward on this input"):
+        m.backward(x, x)  # the mask of a (1,) input would broadcast silently
     m.forward(x)
     with pytest.raises(ValueError, match=r"nn.Dropout: gradOutput must have the shape of input \(3,\), got \(2,\)"):
         m.backward(x, numpy.zeros(2))
