@@ -2,7 +2,8 @@
 
 Drawn with matplotlib (Agg, no screen needed) and written atomically. Every model family
 gives its rows through ``picture_rows`` (see ``video_predictor``): a row is a label and
-tiles, a tile an (H, W) frame in [0, 1] or an (h, w, 2) flow (y, x) in pixels. All flow
+tiles, a tile an (H, W) frame in [0, 1], an (H, W, 3) RGB picture in [0, 1] (class colours)
+or an (h, w, 2) flow (y, x) in pixels. All flow
 tiles of one figure share one colour scale (the largest magnitude among them), shown
 with the Middlebury colour-wheel key and that maximum in pixels.
 """
@@ -81,6 +82,8 @@ def prediction_figure(rows, path, title=None):
             if _is_flow(tile):
                 axes[r, c].imshow(visual.flow_to_color(tile.transpose(2, 0, 1), max_magnitude=vmax or 1.0),
                                   interpolation="nearest")
+            elif tile.ndim == 3:  # an RGB picture (class colours) in [0, 1]
+                axes[r, c].imshow(tile.clip(0, 1), interpolation="nearest")
             else:
                 axes[r, c].imshow(tile, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             axes[r, c].set_title(name, fontsize=8)
