@@ -16,7 +16,7 @@ import nnlite as nn
 def evaluate(model, batches, total=None, progress=True):
     """Average ``model.evaluate_batch`` over ``batches`` (dicts, see ``video_predictor``).
 
-    Returns ``{metric: mean over sequences, ..., 'sequences': n}``. The sums stay on the
+    Returns ``model.summarize({metric: mean over sequences, ...})`` with ``'sequences': n``. The sums stay on the
     device and are read once at the end. The model is put in evaluation mode (no per-step
     caches; conditional decoders run free) and left there. ``progress`` shows a bar on a
     terminal (tqdm) with ``total`` batches.
@@ -34,6 +34,6 @@ def evaluate(model, batches, total=None, progress=True):
     names = list(sums)  # 0-d arrays of the model's namespace: one read for all of them
     xp = nn.get_xp(*sums.values())
     host = nn.to_numpy(xp.stack([sums[k].astype("float64") for k in names]))
-    result = {k: float(v) / n for k, v in zip(names, host)}
+    result = model.summarize({k: float(v) / n for k, v in zip(names, host)})
     result["sequences"] = int(n)
     return result

@@ -94,11 +94,21 @@ class VideoPredictor:
         sums["sequences"] = frames.shape[1]
         return sums
 
+    def summarize(self, means):
+        """The reported metrics from the means over sequences of ``evaluate_batch``'s sums.
+
+        The default reports them as they are. A metric that is a ratio of totals (a
+        per-class accuracy: correct pixels over pixels of the class) is returned as its two
+        sums and divided here, where the per-sequence averaging cancels.
+        """
+        return means
+
     def picture_rows(self, batch):
         """Labelled rows for the pictures of the batch's first sequence after ``predict``.
 
-        A list of ``(label, [tile, ...])``; a tile is an (H, W) array in [0, 1] or an
-        (h, w, 2) flow (y, x) in pixels. Call ``predict`` (or ``evaluate_batch``) first.
+        A list of ``(label, [tile, ...])``; a tile is an (H, W) array in [0, 1], an (H, W, 3)
+        RGB picture in [0, 1] or an (h, w, 2) flow (y, x) in pixels. Call ``predict`` (or
+        ``evaluate_batch``) first.
         """
         frames = nn.to_numpy(batch["frames"][:, 0, 0])
         pred = nn.to_numpy(self.output[-1][0, 0])
