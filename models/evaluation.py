@@ -16,9 +16,9 @@ import nnlite as nn
 def evaluate(model, batches, total=None, progress=True):
     """Average ``model.evaluate_batch`` over ``batches`` (dicts, see ``video_predictor``).
 
-    Returns ``model.summarize({metric: mean over sequences, ...})`` with ``'sequences': n``. The sums stay on the
-    device and are read once at the end. The model is put in evaluation mode (no per-step
-    caches; conditional decoders run free) and left there. ``progress`` shows a bar on a
+    Returns ``model.summarize({metric: mean over sequences, ...})`` with ``'sequences': n``.
+    The sums stay on the device and are read once at the end. The model is put in
+    evaluation mode (no per-step caches; conditional decoders run free) and left there. ``progress`` shows a bar on a
     terminal (tqdm) with ``total`` batches.
     """
     model.evaluate()
