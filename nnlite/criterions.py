@@ -473,6 +473,9 @@ class MultiMarginCriterion(Criterion):
     ``dl/dx[i] = w[y] p z_i^(p-1) / C`` and, since ``z_i`` falls as ``x[y]`` rises,
     ``dl/dx[y] = -sum_{i != y} dl/dx[i]``; elsewhere 0. Torch's formula, with weights (one per
     class) multiplying the whole sample's loss as in Torch and PyTorch.
+
+    A label outside [0, C) raises ValueError on NumPy. On a GPU that check would stop the
+    device every step, so there (as ``BCECriterion`` does) it makes the loss NaN instead.
     """
 
     def __init__(self, p=1, weights=None, margin=1.0, sizeAverage=True):
@@ -500,24 +503,31 @@ class MultiMarginCriterion(Criterion):
                 raise ValueError(f"{who}: weights must have shape ({C},) for {C} classes, "
                                  f"got {tuple(self.weights.shape)}")
         x, t = input.reshape(-1, C), target.reshape(-1)
-        if bool(((t < 0) | (t >= C)).any()):
-            raise ValueError(f"{who}: target labels must be integers in [0, {C}), got "
-                             f"{int(t[(t < 0) | (t >= C)][0])}")
+        bad = (t < 0) | (t >= C)
+        flag = bad.any()  # a 0-d device flag on a GPU
+        if is_cupy(input):  # no sync: the flag poisons the loss (class docstring), labels clipped
+            t = xp.clip(t, 0, C - 1)
+        elif bool(flag):
+            raise ValueError(f"{who}: target labels must be integers in [0, {C}), got {int(t[bad][0])}")
         rows = xp.arange(t.size)
         z = self.margin - x[rows, t][:, None] + x
         z[rows, t] = 0
         n = t.size if self.sizeAverage and input.ndim == 2 else 1
         factor = (self.weights[t] if self.weights is not None else xp.ones(t.size, input.dtype)) / (C * n)
-        return x, t, z, factor[:, None]
+        return t, z, factor[:, None], flag
 
     def updateOutput(self, input, target):
-        _, _, z, factor = self._margins(input, target)
-        h = get_xp(z).maximum(z, 0)
-        self.output = get_xp(z).asarray(((h if self.p == 1 else h * h) * factor).sum())
+        _, z, factor, bad = self._margins(input, target)
+        xp = get_xp(z)
+        h = xp.maximum(z, 0)
+        loss = ((h if self.p == 1 else h * h) * factor).sum()
+        if is_cupy(input):
+            loss = xp.where(bad, xp.nan, loss)
+        self.output = xp.asarray(loss)
         return self.output
 
     def updateGradInput(self, input, target):
-        x, t, z, factor = self._margins(input, target)
+        t, z, factor, _ = self._margins(input, target)
         xp = get_xp(z)
         g = xp.where(z > 0, z if self.p == 2 else 1, 0) * (self.p * factor)
         g[xp.arange(t.size), t] = -g.sum(axis=1)

@@ -1,5 +1,5 @@
 """Embeddings: Torch's LookupTable."""
-from .backend import get_xp, host_rng, is_array, new_parameter, scatter_add
+from .backend import get_xp, host_rng, is_array, is_cupy, new_parameter, scatter_add
 from .checks import check_int, check_same_device, check_shape
 from .module import Module
 
@@ -16,6 +16,10 @@ class LookupTable(Module):
       Torch, so the module can sit first in a ``Sequential``.
 
     Init: Torch's, W ~ N(0, 1) (``reset(stdv)`` draws N(0, stdv^2)).
+
+    An index out of range raises ValueError on NumPy. On a GPU that check would stop the device
+    every step, so there an index out of range makes the whole output NaN instead (for the loss
+    to show); the indices are clipped into range so that nothing reads outside W.
     """
     parameter_names = ("weight",)
 
@@ -34,18 +38,27 @@ class LookupTable(Module):
         return self
 
     def _check(self, input):
+        """Checks; returns the indices, clipped into range on a GPU (see the class docstring)."""
         who = self.typename()
         if not is_array(input) or input.dtype.kind not in "iu":
             kind = input.dtype if is_array(input) else type(input).__name__
             raise TypeError(f"{who}: input must be an integer array of 0-based indices, got {kind}")
         check_same_device(self, input, self.weight, "input", "the weight")
+        if is_cupy(input):
+            return get_xp(input).clip(input, 0, self.nIndex - 1)
         bad = (input < 0) | (input >= self.nIndex)
         if bool(bad.any()):
             raise ValueError(f"{who}: indices must be in [0, {self.nIndex}), got {int(input[bad][0])}")
+        return input
 
     def updateOutput(self, input):
-        self._check(input)
-        self.output = self.weight[input]
+        idx = self._check(input)
+        y = self.weight[idx]
+        if is_cupy(input):  # an index out of range poisons the output instead of a sync
+            xp = get_xp(input)
+            bad = ((input < 0) | (input >= self.nIndex)).any()
+            y = xp.where(bad, xp.nan, y).astype(y.dtype, copy=False)
+        self.output = y
         return self.output
 
     def updateGradInput(self, input, gradOutput):
@@ -55,9 +68,9 @@ class LookupTable(Module):
         return self.gradInput
 
     def accGradParameters(self, input, gradOutput, scale=1.0):
-        self._check(input)
+        idx = self._check(input)
         check_shape(self, gradOutput, input.shape + (self.nOutput,))
-        scatter_add(self.gradWeight, input.reshape(-1), scale * gradOutput.reshape(-1, self.nOutput))
+        scatter_add(self.gradWeight, idx.reshape(-1), scale * gradOutput.reshape(-1, self.nOutput))
 
     def extra_repr(self):
         return f"({self.nIndex} -> {self.nOutput})"

@@ -3,7 +3,7 @@ and the constant shifts and scalings. Each is ``y = f(x)``, ``dL/dx = f'(x) * dL
 of any rank (see ``activations._Elementwise``); ``PReLU`` adds a learned slope.
 """
 from .activations import Clamp, _Elementwise
-from .backend import get_xp, new_parameter
+from .backend import get_xp, is_cupy, new_parameter
 from .checks import ANY_RANK, check_array, check_int, check_matches_params, check_size
 
 
@@ -137,12 +137,13 @@ class Exp(_Elementwise):
 class Log(_Elementwise):
     """``y = log(x)``; ``dL/dx = dL/dy / x``.
 
-    Torch returns NaN for negative inputs; nnlite raises a ValueError instead (like ``Sqrt``).
-    ``log(0) = -inf``, as in Torch.
+    Torch returns NaN for negative inputs; nnlite raises a ValueError instead (like ``Sqrt``)
+    on NumPy. On a GPU the check would stop the device every step, so there the NaN stays, as
+    in Torch, for the loss to show. ``log(0) = -inf``, as in Torch.
     """
 
     def _forward(self, xp, x):
-        if bool((x < 0).any()):
+        if not is_cupy(x) and bool((x < 0).any()):
             raise ValueError(f"{self.typename()}: input must be >= 0, got a minimum of {float(x.min())}")
         return xp.log(x)
 

@@ -4,6 +4,8 @@ import numpy
 import pytest
 
 import nnlite as nn
+from tests import strict_cupy
+from tests.conftest import on_stand_in
 from tests.helpers import host, on, rand
 from tests.test_criterions import fd_error, labels
 
@@ -191,3 +193,18 @@ def test_sequencer_criterion_size_average_divides_by_steps(xp, rng):
     for a, b in zip(mean.backward(x, t), total.backward(x, t)):
         numpy.testing.assert_allclose(host(a), host(b) / 4, rtol=1e-12)
     assert fd_error(mean, x, t) < 1e-6
+
+
+def test_multi_margin_bad_label_on_a_gpu_gives_nan_without_a_sync(xp):
+    if xp is numpy:
+        pytest.skip("the device path: NumPy raises (test_multi_margin_bad_inputs)")
+    x, labels_ = xp.zeros((2, 3), dtype=F32), xp.asarray(numpy.array([0, 3]))
+    crit = nn.MultiMarginCriterion()
+    if on_stand_in():
+        with strict_cupy.counting() as c:
+            loss = crit.updateOutput(x, labels_)
+        assert c.totals().get("sync", 0) == 0
+    else:
+        loss = crit.updateOutput(x, labels_)
+    assert numpy.isnan(float(loss))
+    assert float(crit.updateOutput(x, xp.asarray(numpy.array([0, 2])))) == pytest.approx(2 / 3)

@@ -4,6 +4,8 @@ import pytest
 
 import nnlite as nn
 from nnlite import jacobian
+from tests import strict_cupy
+from tests.conftest import on_stand_in
 from tests.helpers import host, on
 
 
@@ -50,3 +52,18 @@ def test_init_dtype_repr_and_bad_inputs():
     with pytest.raises(ValueError, match=r"nn.LookupTable: gradOutput must be of shape \(2, 10\)"):
         m.backward(idx, numpy.zeros((2, 3), numpy.float32))
     assert m.forward(numpy.zeros((0,), int)).shape == (0, 10)  # empty batch
+
+
+def test_bad_index_on_a_gpu_poisons_the_output_without_a_sync(xp):
+    if xp is numpy:
+        pytest.skip("the device path: NumPy raises (test_init_dtype_repr_and_bad_inputs)")
+    m = nn.LookupTable(4, 2).cuda()
+    bad, good = xp.asarray(numpy.array([1, 4])), xp.asarray(numpy.array([1, 3]))
+    if on_stand_in():
+        with strict_cupy.counting() as c:
+            y = m.forward(bad)
+        assert c.totals().get("sync", 0) == 0
+    else:
+        y = m.forward(bad)
+    assert numpy.isnan(host(y)).all()
+    assert numpy.isfinite(host(m.forward(good))).all()

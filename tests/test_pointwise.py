@@ -115,3 +115,11 @@ def test_bad_inputs():
         with pytest.raises(ValueError, match=r"nn\.\w+: gradOutput must have the shape of input \(3,\), got \(2,\)"):
             m.backward(x, numpy.ones(2))
     assert nn.ELU().forward(numpy.zeros((0, 3), numpy.float32)).shape == (0, 3)  # empty batch
+
+
+def test_log_of_a_negative_input_on_a_gpu_is_nan_as_in_torch(xp):
+    if xp is numpy:
+        pytest.skip("the device path: NumPy raises (test_bad_inputs)")
+    with numpy.errstate(invalid="ignore"):  # the stand-in computes on NumPy
+        y = host(nn.Log().forward(xp.asarray(numpy.array([1.0, -2.0]))))
+    assert y[0] == 0 and numpy.isnan(y[1])
