@@ -1,10 +1,13 @@
-"""The Table 1 architectures in PyTorch, for timing comparisons only.
+"""The Table 1 architectures, and Srivastava et al.'s composite model (``lstm-composite``), in
+PyTorch, for timing comparisons only.
 
 PyTorch is an optional benchmark dependency (``pip install -e .[bench]``); nnlite
 never imports it. The shapes, layers and loss follow ``models/`` exactly; the
 Huber smoothness term is added to the loss (autograd then injects the same
 gradient that nnlite's HuberPenalty adds by hand).
 """
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -169,7 +172,10 @@ class PeepholeLSTM(nn.Module):
 
     def __init__(self, n_in, n_out):
         super().__init__()
-        self.wx, self.wh = nn.Linear(n_in, 4 * n_out), nn.Linear(n_out, 4 * n_out, bias=False)
+        with warnings.catch_warnings():  # n_in = 0: PyTorch warns that an empty weight has no init
+            warnings.simplefilter("ignore", UserWarning)
+            self.wx = nn.Linear(n_in, 4 * n_out)
+        self.wh = nn.Linear(n_out, 4 * n_out, bias=False)
         self.peep = nn.Parameter(torch.empty(3, n_out).uniform_(-0.08, 0.08))
 
     def forward(self, seq, state=None):

@@ -336,6 +336,6 @@ def test_composite_matches_its_pytorch_twin():
     model.backward(inputs, crit.backward(out, targets))
     ref = twin.loss(torch.from_numpy(x))
     ref.backward()
-    assert loss == pytest.approx(float(ref), rel=1e-9)  # BCE: eps 1e-12 inside the log here
+    assert loss == pytest.approx(ref.item(), rel=1e-9)  # BCE: eps 1e-12 inside the log here
     for _, g, t in pairs:
         numpy.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-9, atol=1e-12)
