@@ -15,10 +15,15 @@ class _Dropout(Module):
 
     def __init__(self, p):
         super().__init__()
+        self.setp(p)
+        self.noise = None
+
+    def setp(self, p):
+        """Set the drop probability (Torch's ``setp``)."""
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
             raise ValueError(f"{self.typename()}: p must be a probability in [0, 1), got {p!r}")
         self.p = float(p)
-        self.noise = None
+        return self
 
     def _draw(self, x, scale):
         """A mask of ``_noise_shape(x)`` (broadcastable to x): 1 with probability 1 - p, else 0,

@@ -94,3 +94,6 @@ def test_bad_inputs():
         m.backward(x, numpy.zeros(2))
     assert nn.Dropout().forward(numpy.zeros((0, 3), numpy.float32)).shape == (0, 3)  # empty batch
     assert repr(nn.SpatialDropout(0.2)) == "nn.SpatialDropout(0.2)"
+    assert nn.Dropout().setp(0.1).p == 0.1
+    with pytest.raises(ValueError, match=r"nn.SpatialDropout: p must be a probability in \[0, 1\), got 1.5"):
+        nn.SpatialDropout().setp(1.5)
