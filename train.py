@@ -104,6 +104,8 @@ MODEL_FLAGS = {
     "forget_bias": (_ranged(float), "initial forget-gate bias of the memory (paper: 1; original scripts: 0)"),
     "flow_zero_1x1": (None, "original code: a zero-initialised 1x1 conv ends the flow regressor (+6 parameters)"),
     "flow_clamp": (None, "original code: Clamp(-0.5, 0.5) on the flow"),
+    "hidden": (POSITIVE_INT, "LSTM units per layer (ae-fclstm: 384; lstm-*, Srivastava et al.: 2048)"),
+    "layers": (POSITIVE_INT, "LSTM layers of the encoder and of each decoder (lstm-*; paper: 1 or 2)"),
 }
 #: settings that may change between a run and its resumption
 CADENCE = {
