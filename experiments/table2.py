@@ -9,8 +9,8 @@ scores the 10 after them (``--seq-len 20``), on binary frames (``train.py --bina
 
 Reduced configuration (CPU, the defaults below: 2 layers of **256** units instead of 2048,
 **600** RMSprop steps of 16 sequences at learning rate 1e-3, 300 test sequences; one step of the
-heaviest model, lstm-composite-cond, took 1.6 s on one busy CPU core, about 45 minutes for
-the four models)::
+heaviest model, lstm-composite-cond, took 1.6 s on one busy CPU core, so the four runs take
+at most about an hour; the others were not timed)::
 
     python -m experiments.table2 --out runs/table2 --table results/table2_cpu.md
 
