@@ -73,6 +73,8 @@ def test_unpooling_bad_inputs():
         unpool.backward(x, x)
     with pytest.raises(TypeError, match="expected an nn.SpatialMaxPooling, got ReLU"):
         nn.SpatialMaxUnpooling(nn.ReLU())
+    empty = numpy.zeros((0, 1, 4, 4), numpy.float32)
+    assert unpool.forward(pool.forward(empty)).shape == (0, 1, 4, 4)  # empty batch
 
 
 # ---------------------------------------------------------------- SpatialAveragePooling
