@@ -10,6 +10,9 @@ from .module import Module
 
 class _Elementwise(Module):
     parameter_names = ()
+    #: True when ``_backward`` reads the stored output ``y``: backward then needs the
+    #: forward of this input (a stale output of another shape would broadcast silently)
+    uses_output = False
 
     def _check(self, input):
         return check_array(self, input, ANY_RANK)
@@ -17,6 +20,8 @@ class _Elementwise(Module):
     def _check_grad(self, input, gradOutput):
         check_array(self, gradOutput, ANY_RANK, what="gradOutput")
         check_same_shape(self, input, gradOutput)
+        if self.uses_output:
+            self._check_forward_seen(None if self.output is None else self.output.shape, input)
 
     def updateOutput(self, input):
         self._check(input)
@@ -31,6 +36,8 @@ class _Elementwise(Module):
 
 class Tanh(_Elementwise):
     """``y = tanh(x)``; ``dL/dx = (1 - y^2) * dL/dy`` (uses the stored output)."""
+    uses_output = True
+
 
     def _forward(self, xp, x):
         return xp.tanh(x)
@@ -46,6 +53,8 @@ class Sigmoid(_Elementwise):
     ``e / (1 + e)`` for x < 0: the same function, but exp never overflows and
     tiny outputs keep their relative precision.
     """
+    uses_output = True
+
 
     def _forward(self, xp, x):
         e = xp.exp(-xp.abs(x))
@@ -86,6 +95,8 @@ class Sqrt(_Elementwise):
     Torch returns NaN for negative inputs; nnlite raises a ValueError instead (one
     reduction over the input), since a NaN would only surface later in the loss.
     """
+    uses_output = True
+
 
     def _forward(self, xp, x):
         if bool((x < 0).any()):

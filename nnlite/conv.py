@@ -57,6 +57,9 @@ class SpatialConvolution(Module):
 
     def _check(self, input):
         x4 = check_spatial(self, input, self.nInputPlane)
+        if x4.shape[0] == 0:
+            raise ValueError(f"{self.typename()}: the input batch is empty (B = 0, shape "
+                             f"{tuple(input.shape)})")
         check_window_fits(self, x4, self.kH, self.kW, self.padH, self.padW)
         check_matches_params(self, input, self.weight)
         return x4

@@ -155,13 +155,13 @@ def _check_contiguous(arrays, what):
             raise ValueError(f"jacobian: {what} must be C-contiguous to be perturbed in place")
 
 
-def _reachable_keys(module):
-    """Memory identities of every array the module tree holds in its attributes."""
-    keys = set()
+def _held_arrays(module):
+    """Every array the module tree holds in its attributes (one per memory identity)."""
+    held = {}
 
     def visit(v, depth):
         if is_array(v):
-            keys.add(data_key(v))
+            held[data_key(v)] = v
         elif isinstance(v, (list, tuple)) and depth < 3:
             for x in v:
                 visit(x, depth + 1)
@@ -172,15 +172,17 @@ def _reachable_keys(module):
     for m in module.modules_tree():
         for v in vars(m).values():
             visit(v, 0)
-    return keys
+    return list(held.values())
 
 
 def _check_held(module, arrays, what):
-    """Every array must be one the module holds now: a reference taken before
+    """Every array must be (a view into) one the module holds now: a reference taken before
     ``getParameters()`` (or ``double()``) is stale, and perturbing it would test nothing."""
-    held = _reachable_keys(module)
+    held = _held_arrays(module)
+    keys = {data_key(h) for h in held}
     for a in arrays:
-        if data_key(a) not in held:
+        xp = get_xp(a)
+        if data_key(a) not in keys and not any(get_xp(h) is xp and xp.may_share_memory(a, h) for h in held):
             raise ValueError(f"jacobian: a {what} array {tuple(a.shape)} is not held by "
                              f"{module.typename()} (a stale reference, taken before getParameters() "
                              f"or a type change?); take the arrays from module.parameters() now")

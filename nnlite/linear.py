@@ -1,7 +1,7 @@
 """Fully connected layer."""
 from . import init
 from .backend import new_parameter
-from .checks import check_array, check_matches_params, check_size
+from .checks import check_array, check_matches_params, check_shape, check_size
 from .module import Module
 
 
@@ -49,11 +49,18 @@ class Linear(Module):
             self.output += self.bias
         return self.output
 
+    def _check_grad(self, input, gradOutput):
+        self._check(input)
+        check_shape(self, gradOutput, input.shape[:-1] + (self.outputSize,))
+        check_matches_params(self, gradOutput, self.weight, "gradOutput")
+
     def updateGradInput(self, input, gradOutput):
+        self._check_grad(input, gradOutput)
         self.gradInput = gradOutput @ self.weight
         return self.gradInput
 
     def accGradParameters(self, input, gradOutput, scale=1.0):
+        self._check_grad(input, gradOutput)
         x2 = input.reshape(-1, self.inputSize)
         g2 = gradOutput.reshape(-1, self.outputSize)
         self.gradWeight += scale * (g2.T @ x2)

@@ -83,6 +83,17 @@ class Module:
     def accGradParameters(self, input, gradOutput, scale=1.0):
         """Modules without parameters have nothing to accumulate."""
 
+    def _check_forward_seen(self, seen_shape, input):
+        """A backward that reads what the last forward kept (its output, argmax indices) needs
+        that forward to have run on an input of this shape (``seen_shape``; None: no forward)."""
+        if seen_shape is None:
+            raise RuntimeError(f"{self.typename()}: backward needs a forward first (it uses what "
+                               f"the forward kept)")
+        if tuple(seen_shape) != tuple(input.shape):
+            raise ValueError(f"{self.typename()}: backward's input has shape {tuple(input.shape)} "
+                             f"but the last forward's had {tuple(seen_shape)}; call forward on this "
+                             f"input first")
+
     # --------------------------------------------------------------- structure
     def children(self):
         """Direct sub-modules (containers override)."""

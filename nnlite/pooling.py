@@ -139,6 +139,8 @@ class SpatialMaxPooling(_WindowPooling):
     def updateGradInput(self, input, gradOutput):
         x4 = self._check(input)
         check_shape(self, gradOutput, input.shape[:-2] + self._output_hw(*x4.shape[-2:]))
+        # the argmax indices are those of the last forward: it must have seen this input's shape
+        self._check_forward_seen(self._input_shape, input)
         xp = get_xp(gradOutput)
         gx = xp.zeros(input.size, dtype=gradOutput.dtype)
         scatter_add(gx, self._indices.reshape(-1), gradOutput.reshape(-1))

@@ -341,6 +341,7 @@ def _zero_missing_gradients(module):
 class _Reader:
     def __init__(self):
         self.loaded = {}  # HDF5 object id -> Python object (hard links load as one object)
+        self.pending = set()  # ids of tuples and views being read: they cannot contain themselves
 
     def entries(self, group):
         """The entries of a container group, in order, as a dict."""
@@ -352,10 +353,13 @@ class _Reader:
         if obj.id in self.loaded:
             return self.loaded[obj.id]
         kind = obj.attrs["kind"]
+        if obj.id in self.pending:
+            raise ValueError(f"{obj.name} (a {kind}) contains itself, which no saved object can")
         if kind in ("array", "block", "scalar"):
             v = _read(obj)
         elif kind == "view":
             layout = _json_attr(obj, "view", dict)
+            self.pending.add(obj.id)
             v = _view(self.get(obj["base"]), layout["offset"], tuple(layout["shape"]),
                       layout["strides"])
         elif kind == "module":
@@ -371,6 +375,7 @@ class _Reader:
             v = self.loaded[obj.id] = []
             v.extend(self.entries(obj).values())
         elif kind == "tuple":
+            self.pending.add(obj.id)
             v = tuple(self.entries(obj).values())
         else:
             raise ValueError(f"{obj.name} has the unknown kind {kind!r}")
@@ -404,3 +409,5 @@ def load(path):
         raise ValueError(f"nnlite.load: {path} is damaged or truncated ({e})") from e
     except ValueError as e:
         raise ValueError(f"nnlite.load: {path}: {e}") from e
+    except Exception as e:  # a damaged layout fails wherever it is read: attributes of the wrong type, ...
+        raise ValueError(f"nnlite.load: {path} is damaged ({type(e).__name__}: {e})") from e

@@ -362,6 +362,9 @@ class AbstractRecurrent(Module):
     def _check_input(self, x):
         """The steps must have ``inputSize`` on axis 2 of (T, B, ...) and the parameters' dtype."""
         check_size(self, x.shape[2], self.inputSize, f"the steps' {self.input_what}")
+        if x.shape[1] == 0:
+            raise ValueError(f"{self.typename()}: the batch is empty (B = 0, steps of shape "
+                             f"{tuple(x.shape[1:])})")
         check_matches_params(self, x, self.weight)
 
     # --------------------------------------------------------------- step mode
