@@ -57,7 +57,32 @@ class Container(Module):
         return "\n".join(lines)
 
 
-class Sequential(Container):
+class OnePassContainer(Container):
+    """A container whose backward is one pass over its children: a subclass writes
+    ``_backward_pass(input, gradOutput, step)``, where ``step(child, x, g)`` runs the child's
+    part of the pass and returns its gradInput; ``updateGradInput``, ``accGradParameters``
+    and ``backward`` follow from it (``backward`` calls each child's ``backward``, so
+    children that override it behave as they would alone)."""
+
+    def _backward_pass(self, input, gradOutput, step):
+        raise NotImplementedError(f"{self.typename()} does not implement its backward")
+
+    def updateGradInput(self, input, gradOutput):
+        self.gradInput = self._backward_pass(input, gradOutput, lambda m, x, g: m.updateGradInput(x, g))
+        return self.gradInput
+
+    def accGradParameters(self, input, gradOutput, scale=1.0):
+        def step(m, x, g):
+            m.accGradParameters(x, g, scale)
+            return m.gradInput
+        self._backward_pass(input, gradOutput, step)
+
+    def backward(self, input, gradOutput, scale=1.0):
+        self.gradInput = self._backward_pass(input, gradOutput, lambda m, x, g: m.backward(x, g, scale))
+        return self.gradInput
+
+
+class Sequential(OnePassContainer):
     """Chains children: ``output = m_{n-1}( ... m_1(m_0(input)))``.
 
     Backward runs the chain in reverse: child i receives the gradInput of child
@@ -91,29 +116,13 @@ class Sequential(Container):
         self.output = x
         return x
 
-    def _backward_chain(self, input, gradOutput, step):
+    def _backward_pass(self, input, gradOutput, step):
         g = gradOutput
         for i in range(len(self.modules) - 1, -1, -1):
             m = self.modules[i]
             x = self.modules[i - 1].output if i > 0 else input
             g = child_call(self, i, m, step, m, x, g)
         return g
-
-    def updateGradInput(self, input, gradOutput):
-        self.gradInput = self._backward_chain(
-            input, gradOutput, lambda m, x, g: m.updateGradInput(x, g))
-        return self.gradInput
-
-    def accGradParameters(self, input, gradOutput, scale=1.0):
-        def step(m, x, g):
-            m.accGradParameters(x, g, scale)
-            return m.gradInput
-        self._backward_chain(input, gradOutput, step)
-
-    def backward(self, input, gradOutput, scale=1.0):
-        self.gradInput = self._backward_chain(
-            input, gradOutput, lambda m, x, g: m.backward(x, g, scale))
-        return self.gradInput
 
     def __repr__(self):
         n = len(self.modules)

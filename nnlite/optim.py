@@ -469,6 +469,16 @@ def cg(opfunc, x, config=None, state=None):
     rho, sig, intv, ext, ratio = h["rho"], h["sig"], h["int"], h["ext"], h["ratio"]
     maxIter = h["maxIter"]
     maxEval = maxIter * 1.25 if h["maxEval"] is None else h["maxEval"]
+    def probe(z):
+        """Move x by z along s and evaluate: f, the gradient and the slope along s there."""
+        x[...] += z * s
+        f, df = _closure(who, opfunc, x)
+        return f, df, _dot(df, s)
+
+    def cubic(f2, f3, z3, d2, d3):
+        """minimize.m's coefficients (A, B) of the cubic through points 2 and 3."""
+        return _div(6 * (f2 - f3), z3) + 3 * (d2 + d3), 3 * (f3 - f2) - z3 * (d3 + 2 * d2)
+
     f1, df1 = _closure(who, opfunc, x)
     fx, i = [f1], 1
     s = -df1
@@ -476,10 +486,8 @@ def cg(opfunc, x, config=None, state=None):
     z1 = 1 / (1 - d1)
     while i < abs(maxEval):
         x0, f0, df0 = x.copy(), f1, df1.copy()
-        x += z1 * s
-        f2, df2 = _closure(who, opfunc, x)
+        f2, df2, d2 = probe(z1)
         i += 1
-        d2 = _dot(df2, s)
         f3, d3, z3 = f1, d1, -z1
         m = min(maxIter, maxEval - i)
         success, limit = False, -1
@@ -489,18 +497,14 @@ def cg(opfunc, x, config=None, state=None):
                 if f2 > f1:
                     z2 = z3 - _div(0.5 * d3 * z3 * z3, d3 * z3 + f2 - f3)
                 else:
-                    A = _div(6 * (f2 - f3), z3) + 3 * (d2 + d3)
-                    B = 3 * (f3 - f2) - z3 * (d3 + 2 * d2)
+                    A, B = cubic(f2, f3, z3, d2, d3)
                     z2 = _div(_root(B * B - A * d2 * z3 * z3) - B, A)
                 if _bad(z2):
                     z2 = z3 / 2
                 z2 = max(min(z2, intv * z3), (1 - intv) * z3)
                 z1 += z2
-                x += z2 * s
-                f2, df2 = _closure(who, opfunc, x)
-                i += 1
-                m -= 1
-                d2 = _dot(df2, s)
+                f2, df2, d2 = probe(z2)
+                i, m = i + 1, m - 1
                 z3 -= z2
             if f2 > f1 + z1 * rho * d1 or d2 > -sig * d1:
                 break
@@ -509,8 +513,7 @@ def cg(opfunc, x, config=None, state=None):
                 break
             if m == 0:
                 break
-            A = _div(6 * (f2 - f3), z3) + 3 * (d2 + d3)
-            B = 3 * (f3 - f2) - z3 * (d3 + 2 * d2)
+            A, B = cubic(f2, f3, z3, d2, d3)
             z2 = _div(-d2 * z3 * z3, B + _root(B * B - A * d2 * z3 * z3))
             if _bad(z2) or z2 < 0:
                 z2 = z1 * (ext - 1) if limit < -0.5 else (limit - z1) / 2
@@ -524,11 +527,8 @@ def cg(opfunc, x, config=None, state=None):
                 z2 = (limit - z1) * (1 - intv)
             f3, d3, z3 = f2, d2, -z2
             z1 += z2
-            x += z2 * s
-            f2, df2 = _closure(who, opfunc, x)
-            i += 1
-            m -= 1
-            d2 = _dot(df2, s)
+            f2, df2, d2 = probe(z2)
+            i, m = i + 1, m - 1
         if not success:
             x[...] = x0
             break

@@ -23,7 +23,7 @@ Any other Torch class (an nn module without a twin, a custom ``torch.class``) is
 ``ValueError`` that names it and where it sits; so is a file ``torchfile`` cannot read.
 """
 from .backend import host_xp, is_array
-from .containers import ConcatTable, Container, ParallelTable, Sequential, child_call
+from .containers import ConcatTable, OnePassContainer, ParallelTable, Sequential, child_call
 from .module import grad_name
 from .tables import map_table
 
@@ -254,7 +254,7 @@ def load_t7(path, **torchfile_options):
 
 
 # ------------------------------------------------------------------------ GModule
-class GModule(Container):
+class GModule(OnePassContainer):
     """``GModule(nodes, modules)``: nngraph's ``gModule``, a graph of modules, as read from a
     Torch7 file.
 
@@ -269,7 +269,7 @@ class GModule(Container):
     module node sends its child's gradInput to its parents (entry j to parent j when it has
     several), and the input node's gradient is ``gradInput``.
     """
-    _transient = Container._transient + ("_values",)
+    _transient = OnePassContainer._transient + ("_values",)
 
     def __init__(self, nodes, modules):
         super().__init__(*modules)
@@ -297,7 +297,7 @@ class GModule(Container):
         self.output = values[-1]
         return self.output
 
-    def _backward_graph(self, input, gradOutput, step):
+    def _backward_pass(self, input, gradOutput, step):
         values = self._values
         if values is None:
             raise RuntimeError(f"{self.typename()}: backward needs a forward first")
@@ -321,20 +321,6 @@ class GModule(Container):
             for p, gp in zip(parents, sent):
                 grads[p] = gp if grads[p] is None else _add(grads[p], gp)
         raise ValueError(f"{self.typename()}: the graph has no input node")
-
-    def updateGradInput(self, input, gradOutput):
-        self.gradInput = self._backward_graph(input, gradOutput, lambda m, x, g: m.updateGradInput(x, g))
-        return self.gradInput
-
-    def accGradParameters(self, input, gradOutput, scale=1.0):
-        def step(m, x, g):
-            m.accGradParameters(x, g, scale)
-            return m.gradInput
-        self._backward_graph(input, gradOutput, step)
-
-    def backward(self, input, gradOutput, scale=1.0):
-        self.gradInput = self._backward_graph(input, gradOutput, lambda m, x, g: m.backward(x, g, scale))
-        return self.gradInput
 
 
 def _add(a, b):
