@@ -10,13 +10,21 @@ from .module import Module
 
 
 class _Dropout(Module):
+    """Shared by the dropout modules. A subclass says which inputs it takes (``_check``), the
+    shape of its mask (``_noise_shape``), when it draws one (``_masked``) and how the kept
+    values are scaled in training (``_train_scale``) and otherwise (``_eval_scale``).
+
+    Backward differentiates what the last forward did, on an input of that forward's shape:
+    with its mask when it drew one, else with the constant scale.
+    """
     parameter_names = ()
-    _transient = Module._transient + ("noise",)
+    _transient = Module._transient + ("noise", "_input_shape")
 
     def __init__(self, p):
         super().__init__()
         self.setp(p)
         self.noise = None
+        self._input_shape = None
 
     def setp(self, p):
         """Set the drop probability (Torch's ``setp``)."""
@@ -25,22 +33,24 @@ class _Dropout(Module):
         self.p = float(p)
         return self
 
-    def _draw(self, x, scale):
-        """A mask of ``_noise_shape(x)`` (broadcastable to x): 1 with probability 1 - p, else 0,
-        times ``scale``."""
-        keep = host_rng().random(self._noise_shape(x)) < 1 - self.p
-        return get_xp(x).asarray((keep * scale).astype(x.dtype))
-
-    def _check_grad(self, input, gradOutput):
-        check_array(self, gradOutput, ANY_RANK, what="gradOutput")
-        check_same_shape(self, input, gradOutput)
-        if self._masked() and (self.noise is None or self.noise.shape != self._noise_shape(input)):
-            raise ValueError(f"{self.typename()}: backward uses the mask of a forward on this "
-                             f"input; call forward first")
+    def updateOutput(self, input):
+        self._check(input)
+        self._input_shape = tuple(input.shape)
+        if self._masked():
+            keep = host_rng().random(self._noise_shape(input)) < 1 - self.p
+            self.noise = get_xp(input).asarray((keep * self._train_scale()).astype(input.dtype))
+            self.output = input * self.noise
+        else:
+            self.noise = None
+            self.output = input * self._eval_scale()
+        return self.output
 
     def updateGradInput(self, input, gradOutput):
-        self._check_grad(input, gradOutput)
-        self.gradInput = gradOutput * (self.noise if self._masked() else self._eval_scale())
+        self._check(input)
+        check_array(self, gradOutput, ANY_RANK, what="gradOutput")
+        check_same_shape(self, input, gradOutput)
+        self._check_forward_seen(self._input_shape, input)  # a stale mask would broadcast silently
+        self.gradInput = gradOutput * (self.noise if self.noise is not None else self._eval_scale())
         return self.gradInput
 
     def extra_repr(self):
@@ -69,24 +79,21 @@ class Dropout(_Dropout):
         self.v2 = not v1
         self.stochastic_inference = bool(stochasticInference)
 
-    def _masked(self):
-        return self.p > 0 and (self.train or self.stochastic_inference)
+    def _check(self, input):
+        check_array(self, input, ANY_RANK)
 
     @staticmethod
     def _noise_shape(x):
         return tuple(x.shape)
 
+    def _masked(self):
+        return self.p > 0 and (self.train or self.stochastic_inference)
+
+    def _train_scale(self):
+        return 1 / (1 - self.p) if self.v2 else 1.0
+
     def _eval_scale(self):
         return 1.0 if self.v2 else 1 - self.p
-
-    def updateOutput(self, input):
-        check_array(self, input, ANY_RANK)
-        if self._masked():
-            self.noise = self._draw(input, 1 / (1 - self.p) if self.v2 else 1.0)
-            self.output = input * self.noise
-        else:
-            self.output = input * self._eval_scale()
-        return self.output
 
 
 class SpatialDropout(_Dropout):
@@ -104,25 +111,18 @@ class SpatialDropout(_Dropout):
     def __init__(self, p=0.5):
         super().__init__(p)
 
-    def _masked(self):
-        return self.train
+    def _check(self, input):
+        check_spatial(self, input)
 
     @staticmethod
     def _noise_shape(x):
         return tuple(x.shape[:-2]) + (1, 1)
 
+    def _masked(self):
+        return self.train
+
+    def _train_scale(self):
+        return 1.0
+
     def _eval_scale(self):
         return 1 - self.p
-
-    def updateOutput(self, input):
-        check_spatial(self, input)
-        if self._masked():
-            self.noise = self._draw(input, 1.0)
-            self.output = input * self.noise
-        else:
-            self.output = input * self._eval_scale()
-        return self.output
-
-    def updateGradInput(self, input, gradOutput):
-        check_spatial(self, input)
-        return super().updateGradInput(input, gradOutput)

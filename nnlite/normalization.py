@@ -114,9 +114,7 @@ class BatchNormalization(Module):
         """Checks; returns (xhat, gy) as (B, C, L) arrays."""
         x3 = self._planes(input)
         check_shape(self, gradOutput, input.shape)
-        if self._seen is None or self._seen[0] != tuple(input.shape):
-            raise ValueError(f"{self.typename()}: backward needs the statistics of a forward "
-                             f"on this input; call forward first")
+        self._check_forward_seen(None if self._seen is None else self._seen[0], input)
         xhat = (x3 - self.save_mean[:, None]) * self.save_invstd[:, None]
         return xhat, gradOutput.reshape(x3.shape)
 

@@ -39,6 +39,7 @@ class ELU(_Elementwise):
 
     ``dL/dx = dL/dy`` where ``x > 0``, else ``alpha exp(x) dL/dy = (y + alpha) dL/dy``.
     """
+    uses_output = True
 
     def __init__(self, alpha=1.0):
         super().__init__()
@@ -126,6 +127,7 @@ class Abs(_Elementwise):
 
 class Exp(_Elementwise):
     """``y = exp(x)``; ``dL/dx = y dL/dy`` (uses the stored output)."""
+    uses_output = True
 
     def _forward(self, xp, x):
         return xp.exp(x)

@@ -28,9 +28,8 @@ class _ChannelSoftMax(Module):
     def _check_grad(self, input, gradOutput):
         axis = self._axis(input)
         check_shape(self, gradOutput, input.shape)
-        if self.output is None or tuple(self.output.shape) != tuple(input.shape):
-            raise ValueError(f"{self.typename()}: backward uses the output of a forward on this "
-                             f"input; call forward first")
+        # backward reads the stored output: a stale one of another shape would broadcast
+        self._check_forward_seen(None if self.output is None else self.output.shape, input)
         return axis
 
 

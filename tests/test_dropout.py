@@ -64,6 +64,7 @@ def test_spatial_dropout_drops_whole_maps_without_rescaling(xp, rng):
     numpy.testing.assert_array_equal(y, numpy.where(keep, host(x), 0))
     assert host(m.forward(x[0])).shape == (4, 2, 2)
     numpy.testing.assert_allclose(host(m.evaluate().forward(x)), 0.5 * host(x))
+    numpy.testing.assert_allclose(host(m.backward(x, x)), 0.5 * host(x))  # as its forward: no mask
 
 
 def test_torch_dropout_has_the_same_law(rng):
@@ -83,11 +84,11 @@ def test_bad_inputs():
         nn.Dropout(0.5, False, True)
     with pytest.raises(ValueError, match=r"nn.SpatialDropout: input must be \(C, H, W\) or \(B, C, H, W\)"):
         nn.SpatialDropout().forward(numpy.zeros((2, 3), numpy.float32))
-    with pytest.raises(ValueError, match="nn.Dropout: backward uses the mask of a forward"):
-        nn.Dropout().backward(numpy.zeros(3), numpy.zeros(3))
     m, x = nn.Dropout(), numpy.zeros(3)
+    with pytest.raises(RuntimeError, match="nn.Dropout: backward needs a forward first"):
+        m.backward(x, x)
     m.forward(numpy.zeros(1))
-    with pytest.raises(ValueError, match="nn.Dropout: backward uses the mask of a forward on this input"):
+    with pytest.raises(ValueError, match=r"nn.Dropout: backward's input has shape \(3,\) but the last forward's had \(1,\)"):
         m.backward(x, x)  # the mask of a (1,) input would broadcast silently
     m.forward(x)
     with pytest.raises(ValueError, match=r"nn.Dropout: gradOutput must have the shape of input \(3,\), got \(2,\)"):

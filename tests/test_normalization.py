@@ -93,7 +93,7 @@ def test_bad_inputs():
     assert m.evaluate().forward(numpy.zeros((1, 3), numpy.float32)).shape == (1, 3)
     with pytest.raises(TypeError, match="has dtype float64 but the parameters are float32"):
         m.forward(numpy.zeros((2, 3)))
-    with pytest.raises(ValueError, match="backward needs the statistics of a forward"):
+    with pytest.raises(RuntimeError, match="nn.SpatialBatchNormalization: backward needs a forward first"):
         nn.SpatialBatchNormalization(3).backward(numpy.zeros((2, 3, 2, 2), numpy.float32),
                                                  numpy.zeros((2, 3, 2, 2), numpy.float32))
     s = nn.SpatialBatchNormalization(3)
@@ -101,7 +101,7 @@ def test_bad_inputs():
     s.forward(x)
     with pytest.raises(ValueError, match=r"SpatialBatchNormalization: gradOutput must be of shape \(2, 3, 2, 2\)"):
         s.backward(x, numpy.ones((2, 3, 2), numpy.float32))
-    with pytest.raises(ValueError, match="SpatialBatchNormalization: backward needs the statistics of a forward on this input"):
+    with pytest.raises(ValueError, match=r"SpatialBatchNormalization: backward's input has shape \(1, 3, 2, 2\) but the last forward's had \(2, 3, 2, 2\)"):
         s.backward(x[:1], x[:1])
     with pytest.raises(TypeError, match="affine must be True or False"):
         nn.BatchNormalization(3, affine=1)

@@ -115,6 +115,13 @@ def test_bad_inputs():
         with pytest.raises(ValueError, match=r"nn\.\w+: gradOutput must have the shape of input \(3,\), got \(2,\)"):
             m.backward(x, numpy.ones(2))
     assert nn.ELU().forward(numpy.zeros((0, 3), numpy.float32)).shape == (0, 3)  # empty batch
+    for make in [nn.Exp, nn.ELU]:  # backward reads the stored output
+        with pytest.raises(RuntimeError, match=r"nn\.\w+: backward needs a forward first"):
+            make().backward(numpy.ones(3), numpy.ones(3))
+        m = make()
+        m.forward(numpy.ones(1))
+        with pytest.raises(ValueError, match=r"nn\.\w+: backward's input has shape \(3,\) but the last forward's had \(1,\)"):
+            m.backward(numpy.ones(3), numpy.ones(3))
 
 
 def test_log_of_a_negative_input_on_a_gpu_is_nan_as_in_torch(xp):

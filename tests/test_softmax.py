@@ -52,8 +52,12 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"nn.LogSoftMax: input of shape \(2, 0\) has no channel"):
         nn.LogSoftMax().forward(numpy.zeros((2, 0), numpy.float32))
     assert nn.SoftMax().forward(numpy.zeros((0, 3), numpy.float32)).shape == (0, 3)  # empty batch
-    with pytest.raises(ValueError, match="nn.SoftMax: backward uses the output of a forward"):
+    with pytest.raises(RuntimeError, match="nn.SoftMax: backward needs a forward first"):
         nn.SoftMax().backward(numpy.zeros((2, 3)), numpy.zeros((2, 3)))
+    stale = nn.SoftMax()
+    stale.forward(numpy.zeros((1, 3)))
+    with pytest.raises(ValueError, match=r"nn.SoftMax: backward's input has shape \(2, 3\) but the last forward's had \(1, 3\)"):
+        stale.backward(numpy.zeros((2, 3)), numpy.zeros((2, 3)))
     m, x = nn.LogSoftMax(), numpy.zeros((2, 3))
     m.forward(x)
     with pytest.raises(ValueError, match=r"nn.LogSoftMax: gradOutput must be of shape \(2, 3\), got shape \(3,\)"):
