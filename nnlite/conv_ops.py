@@ -29,8 +29,16 @@ Wr[(f, i, j), c] = W[f, c, i, j]:
                    ``G[(f, i, j), (b, u, v)] = gy[b, f, u + padH - i, v + padW - j]`` (zero where
                    that is outside gy): ``gxc = Wr^T @ G``, ``gWr += G @ xc^T``.
 
-The Python loops run over the kH kW kernel offsets only; each step is a
-vectorised slice over batch, channels and pixels.
+**Sums over kernel offsets** (col2im, the shift-add forward, building G) are
+written two ways, chosen per backend by ``offset_loops(xp)``. On NumPy, a Python
+loop over the kH kW offsets, each step a vectorised slice over batch, channels and
+pixels: a NumPy call costs about a microsecond and a slice copy runs at memory
+speed, faster than NumPy's ``add.at`` or a fancy-indexed gather. On a GPU each
+slice would be a kernel launch costing 8-15 us of host time (49 to 225 per call,
+thousands per training step), so there each sum is one scatter-add (``xp.add.at``
+into a zeroed buffer) or one gather, indexed by small broadcast index arrays
+(``_window_index``, cached per geometry). The tests run both ways on both backends
+and compare them.
 
 **Work buffers.** Both paths build a buffer (the columns, or the partial maps Z
 and G) far larger than input or output: 205 MB per step for the paper's 64 -> 256
@@ -40,13 +48,52 @@ it is allocated once and reused, and a batch whose buffer would exceed
 straight into its columns of the output). Memory stays bounded whatever the batch,
 and every chunk's GEMM is still thousands of columns wide.
 """
+import functools
 import math
 
-from .backend import get_xp, scratch
+from .backend import get_xp, host_xp, scratch
 
 #: Elements of the largest work buffer one convolution call uses (128 MiB in float32);
 #: a batch that needs more is split into chunks of frames.
 WORK_ELEMENTS = 1 << 25
+
+
+#: None: loops on NumPy, index arrays on a device (``offset_loops``); True/False forces
+#: one way everywhere (the tests compare the two).
+OFFSET_LOOPS = None
+
+
+def offset_loops(xp):
+    """Whether sums over kernel offsets loop in Python (NumPy) or run as one indexed kernel."""
+    return xp is host_xp if OFFSET_LOOPS is None else OFFSET_LOOPS
+
+
+@functools.lru_cache(maxsize=64)
+def _window_index(xp, C, B, kH, kW, P, Q, rows, cols):
+    """Broadcast index arrays ``(c, b, r, s)`` that send each element (c, i, j, b, p, q)
+    of a window array (C, kH, kW, B, P, Q) to pixel (c, b, r[i, p], s[j, q]) of a plane
+    array (C, B, ., .), with ``r[i, p] = r0 + ri i + rp p`` for ``rows = (r0, ri, rp)``
+    and likewise ``s`` for ``cols``. Shapes (C,1,1,1,1,1), (1,1,1,B,1,1),
+    (1,kH,1,1,P,1), (1,1,kW,1,1,Q): a few hundred integers, cached per geometry."""
+    def axis(k, m, start, per_offset, per_pixel):
+        return start + per_offset * xp.arange(k).reshape(k, 1) + per_pixel * xp.arange(m)
+
+    c = xp.arange(C).reshape(C, 1, 1, 1, 1, 1)
+    b = xp.arange(B).reshape(1, 1, 1, B, 1, 1)
+    r = axis(kH, P, *rows).reshape(1, kH, 1, 1, P, 1)
+    s = axis(kW, Q, *cols).reshape(1, 1, kW, 1, 1, Q)
+    return c, b, r, s
+
+
+def _shift_planes(xp, dtype, F, B, kH, kW, padH, padW, Ho, Wo, H, W):
+    """The zeroed (F, B, ., .) planes and the index of the stride-1 output-side paths:
+    element (f, i, j, b, u, v) of Z or G meets output pixel (p, q) = (u + padH - i,
+    v + padW - j), stored at (kH - 1 + p, kW - 1 + q) so that every index is >= 0;
+    the output is the window [kH - 1, kH - 1 + Ho) x [kW - 1, kW - 1 + Wo)."""
+    planes = xp.zeros((F, B, kH - 1 + max(Ho, H + padH), kW - 1 + max(Wo, W + padW)), dtype=dtype)
+    index = _window_index(xp, F, B, kH, kW, H, W, (kH - 1 + padH, -1, 1), (kW - 1 + padW, -1, 1))
+    inside = (slice(None), slice(None), slice(kH - 1, kH - 1 + Ho), slice(kW - 1, kW - 1 + Wo))
+    return planes, index, inside
 
 
 def out_size(n, k, stride, pad):
@@ -103,9 +150,12 @@ def col2im(cols, B, C, H, W, kH, kW, dH, dW, padH, padW):
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
     c6 = cols.reshape(C, kH, kW, B, Ho, Wo)
     gpad = xp.zeros((C, B, H + 2 * padH, W + 2 * padW), dtype=cols.dtype)
-    for i in range(kH):
-        for j in range(kW):
-            gpad[:, :, i:i + dH * (Ho - 1) + 1:dH, j:j + dW * (Wo - 1) + 1:dW] += c6[:, i, j]
+    if offset_loops(xp):
+        for i in range(kH):
+            for j in range(kW):
+                gpad[:, :, i:i + dH * (Ho - 1) + 1:dH, j:j + dW * (Wo - 1) + 1:dW] += c6[:, i, j]
+    else:  # gpad[c, b, i + dH p, j + dW q] += cols[(c, i, j), (b, p, q)], one scatter-add
+        xp.add.at(gpad, _window_index(xp, C, B, kH, kW, Ho, Wo, (0, 1, dH), (0, 1, dW)), c6)
     return gpad[:, :, padH:padH + H, padW:padW + W]
 
 
@@ -141,9 +191,13 @@ def _shifted_grad(gy, kH, kW, padH, padW, H, W):
     """G (F kH kW, B H W) in a scratch buffer: ``G[(f, i, j), (b, u, v)] = gy[b, f, u + padH - i, v + padW - j]``."""
     xp = get_xp(gy)
     B, F, Ho, Wo = gy.shape
+    gf = gy.transpose(1, 0, 2, 3)
+    if not offset_loops(xp):  # one gather from gy placed in zeroed planes
+        planes, index, inside = _shift_planes(xp, gy.dtype, F, B, kH, kW, padH, padW, Ho, Wo, H, W)
+        planes[inside] = gf
+        return planes[index].reshape(F * kH * kW, -1)
     G = scratch(xp, F * kH * kW * B * H * W, gy.dtype).reshape(F, kH, kW, B, H, W)
     G.fill(0)
-    gf = gy.transpose(1, 0, 2, 3)
     for i, j, (po, qo), (pi, qi) in _shifts(kH, kW, padH, padW, Ho, Wo, H, W):
         G[:, i, j, :, pi, qi] = gf[:, :, po, qo]
     return G.reshape(F * kH * kW, -1)
@@ -164,9 +218,15 @@ def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0):
             Z = scratch(xp, Wr.shape[0] * xc.shape[1], x.dtype).reshape(Wr.shape[0], -1)
             Z = xp.matmul(Wr, xc, out=Z).reshape(F, kH, kW, b1 - b0, H, W)
             yc = y[:, b0 * L:b1 * L].reshape(F, b1 - b0, Ho, Wo)
-            yc.fill(0)
-            for i, j, (po, qo), (pi, qi) in _shifts(kH, kW, padH, padW, Ho, Wo, H, W):
-                yc[:, :, po, qo] += Z[:, i, j, :, pi, qi]
+            if offset_loops(xp):
+                yc.fill(0)
+                for i, j, (po, qo), (pi, qi) in _shifts(kH, kW, padH, padW, Ho, Wo, H, W):
+                    yc[:, :, po, qo] += Z[:, i, j, :, pi, qi]
+            else:  # one scatter-add of Z into zeroed planes, then the output window
+                planes, index, inside = _shift_planes(xp, x.dtype, F, b1 - b0, kH, kW, padH, padW,
+                                                      Ho, Wo, H, W)
+                xp.add.at(planes, index, Z)
+                yc[...] = planes[inside]
     else:
         W2 = weight.reshape(F, -1)
         for b0, b1 in batch_chunks(B, C * kH * kW * L):

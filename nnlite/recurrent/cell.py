@@ -5,8 +5,38 @@ The two differ only in the maps from the input and from the previous output to
 the gate pre-activations (matrix products or convolutions), which a subclass
 supplies.
 """
-from ..backend import get_xp
-from .base import AbstractRecurrent, sigmoid_
+from ..backend import fuse, get_xp
+from .base import AbstractRecurrent
+
+
+def _sigmoid(xp, a):
+    """``(1 + tanh(a / 2)) / 2``: the logistic function, never overflowing."""
+    return (xp.tanh(a * 0.5) + 1) * 0.5
+
+
+@fuse
+def _cell_forward(xp, a_i, a_f, a_g, a_o, c_prev, p_i, p_f, p_o):
+    """One step's elementwise work, one kernel on a GPU: (i, f, g, o, c, tanh c, h).
+    A missing state or peephole is passed as the scalar 0."""
+    i = _sigmoid(xp, a_i + p_i * c_prev)
+    f = _sigmoid(xp, a_f + p_f * c_prev)
+    g = xp.tanh(a_g)
+    c = f * c_prev + i * g
+    o = _sigmoid(xp, a_o + p_o * c)
+    tc = xp.tanh(c)
+    return i, f, g, o, c, tc, o * tc
+
+
+@fuse
+def _cell_backward(xp, dh, dc_next, i, f, g, o, c_prev, tc, p_i, p_f, p_o):
+    """One step's elementwise backward, one kernel on a GPU: (da_i, da_f, da_g, da_o,
+    dc_{t-1}) from the equations of ``AbstractLSTM``; a missing term is the scalar 0."""
+    da_o = dh * tc * (o * (1 - o))
+    dc = dc_next + dh * o * (1 - tc * tc) + da_o * p_o
+    da_i = dc * g * (i * (1 - i))
+    da_g = dc * i * (1 - g * g)
+    da_f = dc * c_prev * (f * (1 - f))
+    return da_i, da_f, da_g, da_o, dc * f + da_i * p_i + da_f * p_f
 
 
 class AbstractLSTM(AbstractRecurrent):
@@ -45,9 +75,11 @@ class AbstractLSTM(AbstractRecurrent):
     over the batch, or the convolution's weight gradient). At t = 0 the state sent
     back is ``gradH0``, ``gradC0`` when the user set ``h0``, ``c0``.
 
-    The cache keeps, per step, the four gate activations (the pre-activation
-    array, activated in place), ``c_t`` and ``tanh(c_t)``; ``h_t`` is the output.
-    Nothing the size of an im2col buffer is kept: backward recomputes them.
+    The cache keeps, per step, the four gate activations ``(i, f, g, o)``, ``c_t``
+    and ``tanh(c_t)``; ``h_t`` is the output. Nothing the size of an im2col buffer
+    is kept: backward recomputes them. Each step's elementwise work forward, and
+    backward, is one fused function (``backend.fuse``: one kernel with CuPy, the same
+    Python arithmetic on NumPy).
 
     A subclass writes ``_input_preactivation(x, fresh)`` (a list of T arrays
     (B, 4, out, ...), one map over all steps at once), ``_hidden_preactivation(h)``,
@@ -68,34 +100,23 @@ class AbstractLSTM(AbstractRecurrent):
         pre = self._input_preactivation(x, fresh)
         H = xp.empty((x.shape[0],) + self._state_shape(x), dtype=x.dtype)
         cs, tcs = [], []
+        gates = []
         for t, a in enumerate(pre):
             if h is not None:
                 a += self._hidden_preactivation(h).reshape(a.shape)
-            c, tc = self._cell(a, c, H[t])
+            *gate, c, tc, H[t] = _cell_forward(a[:, 0], a[:, 1], a[:, 2], a[:, 3],
+                                               0 if c is None else c, *self._peepholes())
             h = H[t]
             if self.train:
+                gates.append(tuple(gate))
                 cs.append(c)
                 tcs.append(tc)
-        return H, c, dict(gates=pre, c=cs, tc=tcs, fresh=fresh)
+        return H, c, dict(gates=gates, c=cs, tc=tcs, fresh=fresh)
 
-    def _cell(self, a, c_prev, h_out):
-        """In place: pre-activations ``a`` -> gate activations; writes ``h_out``; returns c, tanh(c)."""
-        xp = get_xp(a)
+    def _peepholes(self):
+        """(p_i, p_f, p_o): the peephole rows, or three zeros without peepholes."""
         p = self.weightPeephole
-        if p is not None and c_prev is not None:
-            a[:, 0] += p[0] * c_prev
-            a[:, 1] += p[1] * c_prev
-        sigmoid_(a[:, :2])
-        xp.tanh(a[:, 2], out=a[:, 2])
-        c = a[:, 0] * a[:, 2]
-        if c_prev is not None:
-            c += a[:, 1] * c_prev
-        if p is not None:
-            a[:, 3] += p[2] * c
-        sigmoid_(a[:, 3])
-        tc = xp.tanh(c)
-        xp.multiply(a[:, 3], tc, out=h_out)
-        return c, tc
+        return (0, 0, 0) if p is None else (p[0], p[1], p[2])
 
     def _bptt(self, gy, need_input, scale):
         """The reverse-time pass; returns dL/dx (T, B, ...) when ``need_input``, else None."""
@@ -103,29 +124,19 @@ class AbstractLSTM(AbstractRecurrent):
         x, H, fresh = k["x"], k["h"], k["fresh"]
         xp = get_xp(x)
         p = self.weightPeephole
-        dA_all = xp.empty((x.shape[0],) + k["gates"][0].shape, dtype=x.dtype)
+        i0 = k["gates"][0][0]
+        dA_all = xp.empty((x.shape[0], i0.shape[0], 4) + i0.shape[1:], dtype=x.dtype)
         # state gradients from a later step (step mode); None at the end of a sequence
         dh_next, dc_next = k.get("dh_in"), k.get("dc_in")
         for t in range(x.shape[0] - 1, -1, -1):
-            a = k["gates"][t]
-            i, f, g, o = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
             c, tc = k["c"][t], k["tc"][t]
             c_prev = k["c"][t - 1] if t else k["c0"]
             h_prev = H[t - 1] if t else k["h0"]
             dh = gy[t] if dh_next is None else gy[t] + dh_next
             dA = dA_all[t]
-            xp.multiply(dh * tc, o * (1 - o), out=dA[:, 3])
-            dc = dh * o * (1 - tc * tc)
-            if dc_next is not None:
-                dc += dc_next
-            if p is not None:
-                dc += dA[:, 3] * p[2]
-            xp.multiply(dc * g, i * (1 - i), out=dA[:, 0])
-            xp.multiply(dc * i, 1 - g * g, out=dA[:, 2])
-            if c_prev is None:
-                dA[:, 1] = 0
-            else:
-                xp.multiply(dc * c_prev, f * (1 - f), out=dA[:, 1])
+            *da, dc_prev = _cell_backward(dh, 0 if dc_next is None else dc_next, *k["gates"][t],
+                                          0 if c_prev is None else c_prev, tc, *self._peepholes())
+            xp.stack(da, axis=1, out=dA)
             if p is not None and scale is not None:
                 self._acc_peephole(dA, c_prev, c, scale)
             # at t = 0 the state gradients are only wanted for a user-set h0, c0
@@ -134,11 +145,7 @@ class AbstractLSTM(AbstractRecurrent):
             dh_next = None
             if h_prev is not None and (want_dh or scale is not None):
                 dh_next = self._hidden_backward(h_prev, dA, want_dh, scale)
-            dc_next = None
-            if c_prev is not None and want_dc:
-                dc_next = dc * f
-                if p is not None:
-                    dc_next += dA[:, 0] * p[0] + dA[:, 1] * p[1]
+            dc_next = dc_prev if c_prev is not None and want_dc else None
         dX = self._input_backward(x, dA_all, fresh, need_input, scale)
         if need_input:
             self._write_initial_gradients(dh_next, dc_next)
