@@ -531,9 +531,6 @@ def _binary(uf):
 
 
 # ----------------------------------------------------------------------------- ufuncs
-_QUIET = _np.errstate(all="ignore")
-
-
 class ufunc:
     """An elementwise kernel: one launch per call (none inside ``fuse``)."""
 
@@ -549,7 +546,7 @@ class ufunc:
         kw = {} if dtype is None else {"dtype": dtype}
         if casting != "same_kind":
             kw["casting"] = casting
-        with _QUIET:  # a GPU raises no floating-point warnings: NaN and Inf just happen
+        with _np.errstate(all="ignore"):  # a GPU raises no floating-point warnings: NaN and Inf just happen
             if out is not None:
                 if not isinstance(out, ndarray):
                     raise _unsupported(out)
