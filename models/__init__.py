@@ -1,5 +1,6 @@
-"""The architectures of Patraucean et al. (2016), Table 1, and the LSTM encoder-decoders of
-Srivastava et al. (2015) (``srivastava.py``), built from nnlite modules.
+"""The architectures of Patraucean et al. (2016), Table 1, SegNet-flow (their section 5.2,
+``segnet.py``), and the LSTM encoder-decoders of Srivastava et al. (2015) (``srivastava.py``),
+built from nnlite modules.
 
 ``build(name, **options)`` makes one by its command-line name (``options(name)`` lists
 what it takes); see each module for its layers, parameter count and options.
@@ -11,6 +12,7 @@ from .ae_convlstm import AEConvLSTM
 from .ae_convlstm_flow import AEConvLSTMFlow
 from .ae_fclstm import AEfcLSTM
 from .blocks import count_parameters
+from .segnet import SegNet, SegNetFlow
 from .srivastava import (LSTMAutoencoder, LSTMComposite, LSTMCompositeConditionalFuture,
                          LSTMConditionalFuturePredictor, LSTMFuturePredictor)
 
@@ -24,6 +26,8 @@ MODELS = {
     "lstm-composite": LSTMComposite,
     "lstm-future-cond": LSTMConditionalFuturePredictor,
     "lstm-composite-cond": LSTMCompositeConditionalFuture,
+    "segnet": SegNet,
+    "segnet-flow": SegNetFlow,
 }
 
 #: the paper's Table 1 (parameters, per-pixel test error)
