@@ -2,11 +2,26 @@
 (+ the Huber flow term), backward through time, gradient clipping, RMSprop update.
 
     python benchmarks/bench_step.py --model ae-convlstm-flow --batch 16 --seq 10 --vs-torch
+    python benchmarks/bench_step.py --backend cupy --tf32 --vs-torch --profile
+    python benchmarks/bench_step.py --backend stand-in --model all
 
-Prints the median step time, the achieved GFLOP/s (convolution and GEMM work only,
-see ``flops.py``), the peak memory of a step, and, with ``--vs-torch``, the same
-step of the same architecture in PyTorch and the ratio nnlite / PyTorch. The last
-line is exactly ``median_step_s <seconds>`` (nnlite's).
+Prints the versions and the device, the median step time, the achieved GFLOP/s
+(convolution and GEMM work only, see ``flops.py``), the peak memory of a step (NumPy:
+tracemalloc; CuPy: the memory pool's high-water mark over one step, from an empty
+pool), and, with ``--vs-torch``, the same step of the same architecture in PyTorch and
+the ratio nnlite / PyTorch. ``--tf32`` allows TF32 matrix products on both sides
+(CuPy through ``CUPY_TF32=1``, set before CuPy is imported, and its float32 compute
+type; PyTorch through its matmul and cuDNN flags). ``--profile`` (CuPy) adds the GPU
+time of each module call of one step, measured with CUDA events. The last line is
+exactly ``median_step_s <seconds>`` (nnlite's).
+
+``--backend stand-in`` runs the step on the strict CuPy stand-in of the tests
+(``tests/strict_cupy.py``) and prints, instead of times, what the step would ask of a
+GPU: kernel launches besides GEMMs, GEMMs, device-to-host syncs, host-to-device
+copies, float64 arrays created and the peak of device bytes, then the busiest call
+sites. Matrix products are counted, not computed (the counts do not depend on the
+numbers), so this takes seconds; ``tests/test_budget.py`` holds the same figures to
+their budget.
 """
 import argparse
 import os
@@ -14,6 +29,9 @@ import statistics
 import sys
 import time
 import tracemalloc
+
+if "--tf32" in sys.argv:  # CuPy reads it when imported, i.e. before the first GEMM
+    os.environ["CUPY_TF32"] = "1"
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -24,18 +42,22 @@ import nnlite as nn  # noqa: E402
 from benchmarks.flops import step_flops  # noqa: E402
 from models.training import Trainer  # noqa: E402
 
+TABLE1 = sorted(models.PAPER_TABLE1)
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="ae-convlstm-flow", choices=sorted(models.MODELS))
-    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+    p.add_argument("--model", default="ae-convlstm-flow", choices=TABLE1 + ["all"])
+    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "stand-in"])
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seq", type=int, default=10, help="input frames per sequence")
     p.add_argument("--size", type=int, default=64, help="frame height and width")
     p.add_argument("--steps", type=int, default=5, help="timed steps (after one warm-up)")
     p.add_argument("--threads", type=int, default=None, help="BLAS / PyTorch threads")
     p.add_argument("--vs-torch", action="store_true", help="also time the PyTorch twin")
-    p.add_argument("--tf32", action="store_true", help="PyTorch CUDA: allow TF32 matmuls")
+    p.add_argument("--tf32", action="store_true", help="CUDA: allow TF32 matmuls (CuPy and PyTorch)")
+    p.add_argument("--profile", action="store_true", help="CuPy: GPU time per module call of one step")
+    p.add_argument("--top", type=int, default=8, help="stand-in: call sites listed per kind")
     return p.parse_args(argv)
 
 
@@ -67,30 +89,152 @@ def gemm_throughput(xp, n=2048, reps=5):
     return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
 
 
-def bench_nnlite(args, frames_host):
-    xp = nn.backend.cupy if args.backend == "cupy" else numpy
-    nn.manualSeed(0)
-    model = models.build(args.model, height=args.size, width=args.size)
+def enable_tf32(xp):
+    """CuPy: TF32 for float32 matrix products (``CUPY_TF32`` was set at start-up; the
+    compute type is set too, where this CuPy exposes it)."""
+    linalg = getattr(getattr(xp, "_core", None), "_routines_linalg", None)
+    if linalg is not None and hasattr(linalg, "set_compute_type"):
+        linalg.set_compute_type(numpy.float32, linalg.COMPUTE_TYPE_TF32)
+
+
+def versions(args, xp):
+    """The lines that say what was measured where."""
+    lines = [f"python {sys.version.split()[0]}  numpy {numpy.__version__}  nnlite backend {args.backend}"]
     if args.backend == "cupy":
+        props = xp.cuda.runtime.getDeviceProperties(xp.cuda.Device().id)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        rt = xp.cuda.runtime.runtimeGetVersion()
+        lines.append(f"cupy {xp.__version__}  cuda_runtime {rt // 1000}.{rt % 1000 // 10}  "
+                     f"driver {xp.cuda.runtime.driverGetVersion()}  device {name} "
+                     f"({props['totalGlobalMem'] / 2**30:.0f} GiB)  tf32 {args.tf32} "
+                     f"CUPY_TF32={os.environ.get('CUPY_TF32', '')}")
+    if args.vs_torch:
+        import torch
+        lines.append(f"torch {torch.__version__}  cuda {torch.version.cuda}  "
+                     f"cudnn {torch.backends.cudnn.version() if torch.cuda.is_available() else None}")
+    return lines
+
+
+def make_frames(args, batch=None):
+    rng = numpy.random.default_rng(0)
+    return rng.random((args.seq + 1, batch or args.batch, 1, args.size, args.size), dtype=numpy.float32)
+
+
+def make_trainer(name, args, device):
+    nn.manualSeed(0)
+    model = models.build(name, height=args.size, width=args.size)
+    if device == "cuda":
         model.cuda()
-    trainer = Trainer(model)
+    return Trainer(model, loss="bce", lr=1e-4, clip=50)
+
+
+def count_step(name, batch=16, seq=10, size=64):
+    """One training step of ``name`` on the stand-in (which must be ``backend.cupy``),
+    counted after a warm-up step of one sequence (optimizer state, caches); returns the
+    stand-in's ``Counts``. Matrix products are counted, not computed."""
+    from tests import strict_cupy
+    args = argparse.Namespace(seq=seq, size=size)
+    trainer = make_trainer(name, args, "cuda")
+    with strict_cupy.gemms_as_zeros():
+        trainer.step(nn.to_device(make_frames(args, 1), "cuda"))
+        frames = nn.to_device(make_frames(args, batch), "cuda")
+        nn.backend.free_scratch()  # so the step's work buffers count in its peak
+        with strict_cupy.counting() as counts:
+            trainer.step(frames)
+    return counts
+
+
+def stand_in_line(name, counts):
+    t = counts.totals()
+    return (f"{name:18s} launches {t['launch']:5d}  gemms {t['gemm']:4d}  syncs {t['sync']}  "
+            f"h2d {t['h2d']}  float64 {t['float64']}  peak_bytes {counts.peak_bytes:,}")
+
+
+def run_stand_in(args):
+    from tests import strict_cupy
+    nn.backend.use_cupy(strict_cupy)
+    print(versions(args, numpy)[0])
+    print(f"stand-in step counts: batch {args.batch}  seq {args.seq}  size {args.size} "
+          f"(strict_cupy, CuPy {strict_cupy.__version__} API)")
+    for name in TABLE1 if args.model == "all" else [args.model]:
+        counts = count_step(name, args.batch, args.seq, args.size)
+        print(stand_in_line(name, counts))
+        for line in counts.report(args.top).splitlines()[1:]:
+            print("   " + line)
+
+
+class EventProfile:
+    """GPU time per module call of one step: each module's updateOutput, updateGradInput
+    and accGradParameters are bracketed by CUDA events (no sync until the end); the
+    times include the module's children."""
+
+    METHODS = ("updateOutput", "updateGradInput", "accGradParameters", "backward")
+
+    def __init__(self, cupy, model):
+        self.cupy, self.events, self.patched = cupy, [], []
+        for path, m in self._named(model, type(model).__name__):
+            for meth in self.METHODS:
+                if meth in type(m).__dict__ or (meth != "backward" and hasattr(m, meth)):
+                    self._wrap(m, meth, f"{path}.{meth}")
+
+    def _named(self, m, path):
+        yield path, m
+        for i, c in enumerate(m.children()):
+            yield from self._named(c, f"{path}/{i}:{type(c).__name__}")
+
+    def _wrap(self, m, meth, label):
+        orig = getattr(m, meth)
+
+        def timed(*a, **k):
+            start, end = self.cupy.cuda.Event(), self.cupy.cuda.Event()
+            start.record()
+            r = orig(*a, **k)
+            end.record()
+            self.events.append((label, start, end))
+            return r
+        setattr(m, meth, timed)
+        self.patched.append((m, meth))
+
+    def report(self, top=25):
+        self.cupy.cuda.Device().synchronize()
+        totals = {}
+        for label, s, e in self.events:
+            totals[label] = totals.get(label, 0.0) + self.cupy.cuda.get_elapsed_time(s, e)
+        for m, meth in self.patched:
+            del m.__dict__[meth]
+        rows = sorted(totals.items(), key=lambda kv: -kv[1])[:top]
+        return ["| module call | GPU ms (children included) |", "|---|---:|"] + \
+               [f"| `{label}` | {ms:.2f} |" for label, ms in rows]
+
+
+def bench_nnlite(args, name, frames_host):
+    xp = nn.backend.cupy if args.backend == "cupy" else numpy
+    trainer = make_trainer(name, args, "cuda" if args.backend == "cupy" else "cpu")
     frames = xp.asarray(frames_host)
     trainer.step(frames)  # warm-up (allocations, kernel compilation)
-    flops = step_flops(model)
+    flops = step_flops(trainer.model)
     times = time_steps(lambda: trainer.step(frames), args.steps, xp)
+    nn.backend.free_scratch()  # so the step's reused work buffers count in its peak
     if xp is numpy:
-        nn.backend.free_scratch()  # so the step's reused work buffers count in its peak
         tracemalloc.start()
         trainer.step(frames)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    else:
+    else:  # the pool keeps every block it hands out: from empty, its size after a step is the peak
         pool = xp.get_default_memory_pool()
+        pool.free_all_blocks()
+        trainer.step(frames)
+        sync(xp)
         peak = pool.total_bytes()
-    return statistics.median(times), flops, peak
+    profile = None
+    if args.profile and xp is not numpy:
+        prof = EventProfile(xp, trainer.model)
+        trainer.step(frames)
+        profile = prof.report()
+    return statistics.median(times), flops, peak, profile
 
 
-def bench_torch(args, frames_host):
+def bench_torch(args, name, frames_host):
     import torch
 
     from benchmarks import torch_models
@@ -99,37 +243,52 @@ def bench_torch(args, frames_host):
         torch.backends.cuda.matmul.allow_tf32 = args.tf32
         torch.backends.cudnn.allow_tf32 = args.tf32
     torch.manual_seed(0)
-    _, step = torch_models.make_step(args.model, device)
+    _, step = torch_models.make_step(name, device)
     frames = torch.from_numpy(frames_host).to(device)
     step(frames)
 
     def run():
         step(frames).item()
     times = time_steps(run, args.steps)
-    return statistics.median(times)
+    peak = torch.cuda.max_memory_allocated() if device == "cuda" else None
+    return statistics.median(times), peak
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.backend == "stand-in":
+        return run_stand_in(args)
     if args.threads:
         from threadpoolctl import threadpool_limits
         threadpool_limits(args.threads)
-    rng = numpy.random.default_rng(0)
-    frames = rng.random((args.seq + 1, args.batch, 1, args.size, args.size), dtype=numpy.float32)
-    xp = nn.backend.cupy if args.backend == "cupy" else numpy
-    print(f"model {args.model}  backend {args.backend}  batch {args.batch}  seq {args.seq}  "
-          f"size {args.size}  steps {args.steps}")
+    xp = numpy
+    if args.backend == "cupy":
+        if not nn.gpu_available():
+            sys.exit("bench_step.py: --backend cupy needs CuPy and a CUDA device")
+        xp = nn.backend.cupy
+        if args.tf32:
+            enable_tf32(xp)
+    for line in versions(args, xp):
+        print(line)
     ceiling = gemm_throughput(xp)
     print(f"sgemm_2048_gflops {ceiling:.1f}")
-    med, flops, peak = bench_nnlite(args, frames)
-    print(f"nnlite_step_s {med:.4f}  step_gflop {flops / 1e9:.1f}  gflops {flops / med / 1e9:.1f} "
-          f"({100 * flops / med / 1e9 / ceiling:.0f}% of sgemm)  peak_mem_gb {peak / 2**30:.2f}")
-    if args.vs_torch:
-        if args.threads:
-            import torch
-            torch.set_num_threads(args.threads)
-        tmed = bench_torch(args, frames)
-        print(f"torch_step_s {tmed:.4f}  ratio_nnlite_over_torch {med / tmed:.2f}")
+    med = None
+    for name in TABLE1 if args.model == "all" else [args.model]:
+        print(f"model {name}  backend {args.backend}  batch {args.batch}  seq {args.seq}  "
+              f"size {args.size}  steps {args.steps}  tf32 {args.tf32}")
+        frames = make_frames(args)
+        med, flops, peak, profile = bench_nnlite(args, name, frames)
+        print(f"nnlite_step_s {med:.4f}  step_gflop {flops / 1e9:.1f}  gflops {flops / med / 1e9:.1f} "
+              f"({100 * flops / med / 1e9 / ceiling:.0f}% of sgemm)  peak_mem_gb {peak / 2**30:.2f}")
+        if profile:
+            print("\n".join(profile))
+        if args.vs_torch:
+            if args.threads:
+                import torch
+                torch.set_num_threads(args.threads)
+            tmed, tpeak = bench_torch(args, name, frames)
+            extra = "" if tpeak is None else f"  torch_peak_mem_gb {tpeak / 2**30:.2f}"
+            print(f"torch_step_s {tmed:.4f}  ratio_nnlite_over_torch {med / tmed:.2f}{extra}")
     print(f"median_step_s {med:.6f}")
 
 

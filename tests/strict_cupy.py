@@ -817,9 +817,25 @@ class _Device:
     compute_capability = "90"
 
 
+class _Event:
+    """A CUDA event: the stand-in has no device clock, so every interval is 0 ms."""
+
+    def record(self, stream=None):
+        pass
+
+    def synchronize(self):
+        pass
+
+
 cuda = types.ModuleType("strict_cupy.cuda")
 cuda.Device = _Device
-cuda.runtime = types.SimpleNamespace(getDeviceCount=lambda: 1, runtimeGetVersion=lambda: 0)
+cuda.Event = _Event
+cuda.get_elapsed_time = lambda start, end: 0.0
+cuda.runtime = types.ModuleType("strict_cupy.cuda.runtime")
+cuda.runtime.getDeviceCount = lambda: 1
+cuda.runtime.runtimeGetVersion = lambda: 0
+cuda.runtime.driverGetVersion = lambda: 0
+cuda.runtime.getDeviceProperties = lambda device: {"name": b"strict_cupy stand-in", "totalGlobalMem": 0}
 
 
 class _MemoryPool:

@@ -31,7 +31,8 @@ add.at asarray array asnumpy empty empty_like zeros ones full zeros_like ones_li
 where clip concatenate stack pad take_along_axis sum any all max min mean moveaxis broadcast_to split
 reshape transpose swapaxes squeeze expand_dims ascontiguousarray matmul dot vdot bincount copyto fuse
 get_default_memory_pool get_array_module may_share_memory shares_memory ndarray lib lib.stride_tricks lib.stride_tricks.as_strided
-cuda cuda.Device cuda.runtime cuda.runtime.getDeviceCount
+cuda cuda.Device cuda.Event cuda.get_elapsed_time cuda.runtime cuda.runtime.getDeviceCount
+cuda.runtime.runtimeGetVersion cuda.runtime.driverGetVersion cuda.runtime.getDeviceProperties
 float16 float32 float64 int8 int32 int64 uint8 bool_ intp pi inf nan newaxis
 ndarray.reshape ndarray.transpose ndarray.swapaxes ndarray.squeeze ndarray.ravel ndarray.view
 ndarray.copy ndarray.astype ndarray.fill ndarray.sum ndarray.mean ndarray.max ndarray.min ndarray.any
@@ -56,7 +57,7 @@ def used_names():
         names.update(re.findall(r"\bxp\.([A-Za-z_][\w.]*)", text))
         names.update(re.findall(r"\bget_xp\([^()]*\)\.([A-Za-z_]\w*)", text))
         names.update(re.findall(r"\bcupy\.([A-Za-z_][\w.]*)", text))
-    return names - {"__name__"}
+    return names - {"__name__", "__version__"}
 
 
 def describe(obj):
