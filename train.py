@@ -106,6 +106,13 @@ MODEL_FLAGS = {
     "flow_clamp": (None, "original code: Clamp(-0.5, 0.5) on the flow"),
     "hidden": (POSITIVE_INT, "LSTM units per layer (ae-fclstm: 384; lstm-*, Srivastava et al.: 2048)"),
     "layers": (POSITIVE_INT, "LSTM layers of the encoder and of each decoder (lstm-*; paper: 1 or 2)"),
+    "seg_features": (POSITIVE_INT, "segnet, segnet-flow: SegNet's features in its first stage (default 16)"),
+    "seg_kernel": (POSITIVE_INT, "segnet, segnet-flow: SegNet's kernel size (default 7)"),
+    "labelled_frame": (_ranged(int), "segnet, segnet-flow: the frame of each training sequence with labels "
+                                     "(negative: from the end; default -1)"),
+    "merge_kernel": (POSITIVE_INT, "segnet-flow: kernel size of the merging block M (default 3)"),
+    "seg_weight": (NONNEG, "segnet-flow: weight of the cross-entropy in the loss (default 1)"),
+    "init_flow": (None, "segnet-flow: start the flow branch from this ae-convlstm-flow checkpoint"),
 }
 #: settings that may change between a run and its resumption
 CADENCE = {

@@ -150,11 +150,15 @@ def prediction_animation(model, batch, path, fps=4):
 
     Runs the model in evaluation mode on ``model.split(batch)`` and shows sequence 0 of
     the targets beside the outputs, one frame per predicted step (several decoders in
-    turn, as ``split`` orders them).
+    turn, as ``split`` orders them). A model whose outputs are not frames (the segmentation
+    models) gives its own sequence-0 tiles through ``animation_frames(batch) -> (truth, pred)``.
     """
     model.evaluate()
-    inputs, targets = model.split(batch)
-    truth, pred = _as_sequence(targets), _as_sequence(model.forward(inputs))
+    if hasattr(model, "animation_frames"):
+        truth, pred = model.animation_frames(batch)
+    else:
+        inputs, targets = model.split(batch)
+        truth, pred = _as_sequence(targets), _as_sequence(model.forward(inputs))
     fig, axes = plt.subplots(1, 2, figsize=(4, 2.3))
     images = []
     for ax, seq, label in zip(axes, (truth, pred), ("truth", "prediction")):

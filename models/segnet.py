@@ -300,13 +300,20 @@ class _Segmenter(VideoPredictor):
         """(label, scores (T, B, C, H, W)) rows of the last forward to draw, in order."""
         raise NotImplementedError
 
+    def animation_frames(self, batch):
+        """Sequence 0's ground truth and final segmentation of every frame, class colours
+        (T, H, W, 3): ``pictures.prediction_animation``'s hook for models that output labels."""
+        pred = self.predict(batch)[:, 0].argmax(axis=1)
+        return label_colours(batch["labels"][:, 0]), label_colours(pred)
+
     def picture_rows(self, batch, frames=4):
         """Figure 8 for sequence 0, its last ``frames`` frames: input, ground truth and each
-        prediction as class colours (RGB tiles (H, W, 3), ``PALETTE``). Call ``predict`` first."""
+        prediction as class colours (RGB tiles (H, W, 3), ``PALETTE``); SegNet-flow shows the
+        SegNet inside it (Lb) and its final labels (L~). Call ``predict`` first."""
         T = batch["frames"].shape[0]
         ts = range(max(0, T - frames), T)
         rows = [("input", [nn.to_numpy(batch["frames"][t, 0, 0]) for t in ts]),
-                ("ground truth", [label_colours(batch["labels"][t, 0]) for t in ts])]
+                ("truth", [label_colours(batch["labels"][t, 0]) for t in ts])]
         for label, scores in self._picture_scores():
             rows.append((label, [label_colours(scores[t, 0].argmax(axis=0)) for t in ts]))
         return rows
@@ -439,7 +446,7 @@ class SegNetFlow(_Segmenter, nn.Container):
         return output[1]
 
     def _picture_scores(self):
-        return [("SegNet (inside)", self.segnet.output), ("SegNet-flow", self.output[1])]
+        return [("SegNet", self.segnet.output), ("SegNet-flow", self.output[1])]
 
     def evaluate_batch(self, batch):
         """Table 2's counts of L~ (``correct_<class>``, ``pixels_<class>``), of the SegNet

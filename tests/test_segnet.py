@@ -354,8 +354,18 @@ def test_picture_rows_are_figure_8(rng):
     batch["frames"] = batch["frames"].astype(numpy.float32)
     model.predict(batch)
     rows = model.picture_rows(batch)
-    assert [label for label, _ in rows] == ["input", "ground truth", "SegNet (inside)", "SegNet-flow"]
+    assert [label for label, _ in rows] == ["input", "truth", "SegNet", "SegNet-flow"]
     assert all(len(tiles) == T for _, tiles in rows)
     assert rows[0][1][0].shape == (S, S) and rows[1][1][0].shape == (S, S, 3)
     numpy.testing.assert_array_equal(rows[1][1][-1], label_colours(batch["labels"][-1, 0]))
     assert all(0 <= t.min() and t.max() <= 1 for _, tiles in rows for t in tiles)
+
+
+def test_animation_frames_are_the_colours_of_every_frame(rng):
+    model = SegNet(seg_features=2, seg_kernel=3)
+    model.evaluate()
+    batch = labelled_batch(rng)
+    batch["frames"] = batch["frames"].astype(numpy.float32)
+    truth, pred = model.animation_frames(batch)
+    assert truth.shape == pred.shape == (T, S, S, 3)
+    numpy.testing.assert_array_equal(truth[1], label_colours(batch["labels"][1, 0]))
