@@ -23,6 +23,8 @@ def pytest_addoption(parser):
     parser.addoption("--xp", choices=["cupy", STAND_IN], default=os.environ.get("NNLITE_XP") or "cupy",
                      help="what plays CuPy in the tests: the real CuPy, or the strict stand-in "
                           "tests/strict_cupy.py (default: $NNLITE_XP, else cupy)")
+    parser.addoption("--device-half-only", action="store_true",
+                     help="deselect the NumPy halves of the xp tests (implied by --xp strict-cupy)")
 
 
 def pytest_configure(config):
@@ -35,7 +37,7 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     """On the stand-in (CI's second pass) the NumPy halves of the ``xp`` tests, which the
     first pass ran, are deselected; every other test runs again."""
-    if config.getoption("--xp") != STAND_IN:
+    if config.getoption("--xp") != STAND_IN and not config.getoption("--device-half-only"):
         return
     keep, drop = [], []
     for item in items:

@@ -4,8 +4,12 @@ most one device-to-host sync, creates no float64 array, copies nothing from the
 host, and AE-ConvLSTM-flow launches at most 1,000 kernels besides its GEMMs.
 
 Also: the two ways ``conv_ops`` sums over kernel offsets (Python loops, NumPy's
-choice; one indexed kernel, the device's) give the same numbers on both backends.
+choice; one indexed kernel, the device's) give the same numbers on both backends, and
+``benchmarks/gpu_session.sh`` runs end to end without a GPU.
 """
+import os
+import subprocess
+
 import numpy
 import pytest
 
@@ -61,3 +65,22 @@ def test_offset_loops_and_indexed_kernels_agree(xp, rng, g, monkeypatch):
 
 def test_each_backend_gets_its_own_way(xp):
     assert conv_ops.offset_loops(xp) is (xp is numpy)
+
+
+@stand_in
+def test_the_gpu_session_script_runs_end_to_end_without_a_gpu(tmp_path):
+    """In its quick form, on the stand-in: every part runs or says SKIPPED, at most 8
+    files come back, and the resumed train.py run matches the uninterrupted one."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, GPU_SESSION_QUICK="1", NNLITE_CACHE=str(tmp_path / "cache"))
+    run = subprocess.run([os.path.join(root, "benchmarks", "gpu_session.sh"), str(tmp_path / "out")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    files = sorted(os.listdir(tmp_path / "out"))
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    assert run.returncode == 0, summary + run.stdout + run.stderr
+    assert len(files) <= 8 and "summary.txt" in files
+    for part in ("versions rc=0", "budget rc=0", "train-resume rc=0", "resume-check rc=0"):
+        assert part in summary
+    if not backend.gpu_available() or backend.cupy is strict_cupy:
+        assert "suite-stand-in rc=0" in summary and "SKIPPED bench-fp32" in summary
+    assert "max |param diff|" in (tmp_path / "out" / "resume.txt").read_text()
