@@ -171,7 +171,23 @@ def label_colours(labels):
     return palette[nn.to_numpy(labels)]
 
 
-class LabelPropagation(nn.Container):
+class OnePassBackward:
+    """``updateGradInput``, ``accGradParameters`` and ``backward`` through one pass,
+    ``_backward(input, gradOutput, scale, params)``, where ``params`` says whether the
+    parameter gradients accumulate (``accGradParameters`` also recomputes gradInput: the
+    pass needs it to reach the earlier modules)."""
+
+    def updateGradInput(self, input, gradOutput):
+        return self._backward(input, gradOutput, 1.0, params=False)
+
+    def accGradParameters(self, input, gradOutput, scale=1.0):
+        self._backward(input, gradOutput, scale, params=True)
+
+    def backward(self, input, gradOutput, scale=1.0):
+        return self._backward(input, gradOutput, scale, params=True)
+
+
+class LabelPropagation(OnePassBackward, nn.Container):
     """``LabelPropagation(classes, height, width, kernel=3)``: the sampler S and merging block M
     of Figure 7, applied recurrently over time (formulas and gradients: module docstring).
 
@@ -262,15 +278,6 @@ class LabelPropagation(nn.Container):
         self.gradInput = [g_scores, g_flow]
         return self.gradInput
 
-    def updateGradInput(self, input, gradOutput):
-        return self._backward(input, gradOutput, 1.0, params=False)
-
-    def accGradParameters(self, input, gradOutput, scale=1.0):
-        self._backward(input, gradOutput, scale, params=True)
-
-    def backward(self, input, gradOutput, scale=1.0):
-        return self._backward(input, gradOutput, scale, params=True)
-
     def extra_repr(self):
         return f"({self.classes} classes, {self.height}x{self.width})"
 
@@ -319,7 +326,7 @@ class _Segmenter(VideoPredictor):
         return rows
 
 
-class SegNet(_Segmenter, nn.Container):
+class SegNet(OnePassBackward, _Segmenter, nn.Container):
     """SegNet alone (module docstring), a model family: ``train.py --model segnet``.
 
     Input frames (T, B, 1, H, W), output scores (T, B, 11, H, W), each frame on its own.
@@ -368,17 +375,8 @@ class SegNet(_Segmenter, nn.Container):
         self.gradInput = gx.reshape(input.shape)
         return self.gradInput
 
-    def updateGradInput(self, input, gradOutput):
-        return self._backward(input, gradOutput, 1.0, params=False)
 
-    def accGradParameters(self, input, gradOutput, scale=1.0):
-        self._backward(input, gradOutput, scale, params=True)
-
-    def backward(self, input, gradOutput, scale=1.0):
-        return self._backward(input, gradOutput, scale, params=True)
-
-
-class SegNetFlow(_Segmenter, nn.Container):
+class SegNetFlow(OnePassBackward, _Segmenter, nn.Container):
     """SegNet-flow (Figure 7; module docstring): ``train.py --model segnet-flow``.
 
     Input frames (T, B, 1, H, W); output ``[Y~ (T-1, B, 1, H, W), L~ (T, B, 11, H, W)]``: the
@@ -484,12 +482,3 @@ class SegNetFlow(_Segmenter, nn.Container):
         g_in[:-1] += self.flow._backward(input[:-1], g_y, scale, params, gradFlow=fold_time(g_flow))
         self.gradInput = g_in
         return self.gradInput
-
-    def updateGradInput(self, input, gradOutput):
-        return self._backward(input, gradOutput, 1.0, params=False)
-
-    def accGradParameters(self, input, gradOutput, scale=1.0):
-        self._backward(input, gradOutput, scale, params=True)
-
-    def backward(self, input, gradOutput, scale=1.0):
-        return self._backward(input, gradOutput, scale, params=True)
