@@ -214,8 +214,9 @@ def figure_8(args):
         model.predict(batch)
         rows[name] = model.picture_rows(batch)
     flow_rows = dict(rows["segnet-flow"])
-    figure = [("input", flow_rows["input"]), ("truth", flow_rows["truth"]), ("SegNet", dict(rows["segnet"])["SegNet"]),
-              ("SegNet-flow", flow_rows["SegNet-flow"]), ("its Lb", flow_rows["SegNet"])]
+    figure = [("input", flow_rows["input"]), ("truth", flow_rows["truth"]),
+              ("SegNet", dict(rows["segnet"])["SegNet"]), ("SegNet-flow", flow_rows["SegNet-flow"]),
+              ("its Lb", flow_rows["SegNet"])]
     return pictures.prediction_figure(figure, picture_path(args.table),
                                       title="SegNet and SegNet-flow: test sequence 0 (colour = class)")
 

@@ -194,8 +194,12 @@ class LabelPropagation(OnePassBackward, nn.Container):
     Input ``[Lb, flow]``: per-frame scores Lb (T, B, classes, height, width) and the flow
     (T-1, B, 2, height/2, width/2), (y, x) in the normalised units of the half-resolution
     grid (AE-ConvLSTM-flow's T_t). Output L~ (T, B, classes, height, width), the final scores.
-    M is a ``SpatialConvolution(2 classes -> classes, kernel x kernel)`` (Xavier init), the
-    module's only parameters; it is shared by every step.
+    M is a ``SpatialConvolution(2 classes -> classes, kernel x kernel)``, the module's only
+    parameters, shared by every step. It starts as the identity on Lb (centre taps 1 on the
+    Lb block, every other weight and the bias 0), so SegNet-flow starts as its own SegNet.
+    The warped block's gradient, the correlation of Lw with gL~, is not 0, so the first
+    update gives M a use for the warped labels, and then the flow gets the segmentation's
+    gradient through them.
     """
     _transient = nn.Container._transient + ("_steps", "_grid")
 
@@ -207,7 +211,13 @@ class LabelPropagation(OnePassBackward, nn.Container):
                 raise ValueError(f"{self.typename()}: {name} must be even (the flow has half "
                                  f"the frames' size), got {n}")
         self.height, self.width = int(height), int(width)
-        self.merge = conv(2 * self.classes, self.classes, check_int(self, kernel, "kernel"))
+        kernel = check_int(self, kernel, "kernel")
+        self.merge = nn.SpatialConvolution(2 * self.classes, self.classes, kernel, kernel, 1, 1,
+                                           kernel // 2, kernel // 2)
+        self.merge.weight.fill(0)
+        self.merge.bias.fill(0)
+        diagonal = list(range(self.classes))
+        self.merge.weight[diagonal, diagonal, kernel // 2, kernel // 2] = 1  # L~_t = Lb_t
         self.upsample = nn.SpatialUpSamplingNearest(2)
         self.grid = nn.GridGenerator(self.height, self.width)
         self.sampler = nn.BilinearSampler()

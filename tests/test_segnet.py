@@ -18,8 +18,16 @@ from tests.helpers import TOL, host, on, rand
 S, T, B = 8, 3, 2  # frame size, frames, sequences of the quick tests
 
 
+def random_merge(m):
+    """M with Xavier weights instead of its identity start, so the warped labels count."""
+    nn.init.xavier_(m.merge.weight)
+    return m
+
+
 def tiny_segnet_flow(**kw):
-    return SegNetFlow(S, S, seg_features=2, seg_kernel=3, **kw)
+    model = SegNetFlow(S, S, seg_features=2, seg_kernel=3, **kw)
+    random_merge(model.propagation)
+    return model
 
 
 def labelled_batch(rng, xp=numpy, t=T):
@@ -79,12 +87,12 @@ def propagation_input(xp, rng, classes=3, batch=B):
 
 def test_label_propagation_jacobian(xp, rng):
     """M and S in their recurrence: d L~ / d (Lb, flow) and d L~ / d (M's weight and bias)."""
-    m = on(xp, LabelPropagation(3, S, S, kernel=3))
+    m = on(xp, random_merge(LabelPropagation(3, S, S, kernel=3)))
     assert assert_jacobian(m, propagation_input(xp, rng, batch=1)) == 2  # M's weight and bias
 
 
 def test_label_propagation_split_backward_matches_backward(rng):
-    m = LabelPropagation(3, S, S).double()
+    m = random_merge(LabelPropagation(3, S, S)).double()
     x = propagation_input(numpy, rng)
     g = rng.standard_normal((T, B, 3, S, S))
     m.forward(x)
@@ -133,7 +141,7 @@ def test_the_flow_that_predicted_frame_t_pulls_the_labels_of_t_minus_1(rng, dy, 
 
 def test_the_first_frame_has_no_warped_labels_and_a_frame_sees_only_earlier_ones(rng):
     """L~_t depends on Lb_0..Lb_t and flows T_0..T_{t-1}, never on later ones."""
-    m = LabelPropagation(3, S, S).double()
+    m = random_merge(LabelPropagation(3, S, S)).double()
     scores, flow = propagation_input(numpy, rng)
     before = m.forward([scores, flow]).copy()
     scores[2] += 1
@@ -141,6 +149,13 @@ def test_the_first_frame_has_no_warped_labels_and_a_frame_sees_only_earlier_ones
     after = m.forward([scores, flow])
     numpy.testing.assert_array_equal(after[:2], before[:2])
     assert numpy.abs(after[2] - before[2]).max() > 1e-3
+
+
+def test_segnet_flow_starts_as_its_segnet(rng):
+    """M's identity start: L~ = Lb before any training, whatever the flow."""
+    model = SegNetFlow(S, S, seg_features=2, seg_kernel=3).double()
+    scores = model.forward(rng.random((T, B, 1, S, S)))[1]
+    numpy.testing.assert_array_equal(scores, model.segnet.output)
 
 
 @pytest.mark.parametrize("make, match", [
