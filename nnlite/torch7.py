@@ -17,7 +17,12 @@ What comes back:
   ``nn.ConvLSTM``, which kept one gate per module (``inputGate``, ``forgetGate``,
   ``cellGate``, ``outputGate``, each ``{NarrowTable, ParallelTable(input conv, hidden conv),
   CAddTable, Sigmoid|Tanh}``), becomes an ``nnlite.ConvLSTM`` whose fused gate blocks are
-  stacked in nnlite's order (input, forget, cell candidate, output).
+  stacked in nnlite's order (input, forget, cell candidate, output); its ``UntiedConvLSTM``
+  adds the first step's ``inputGateUntied``, ``cellGateUntied``, ``outputGateUntied``
+  (``{SpatialConvolution, Sigmoid|Tanh}``) as ``weightFirst``/``biasFirst``. rnn's
+  ``Sequencer`` becomes an nnlite ``Sequencer`` of its module (a ``Recursor`` unwrapped), so
+  viorik's demo model, ``Sequencer(Sequential(encoder, UntiedConvLSTM, decoder, Sigmoid))``,
+  loads whole.
 
 Any other Torch class (an nn module without a twin, a custom ``torch.class``) is a
 ``ValueError`` that names it and where it sits; so is a file ``torchfile`` cannot read.
@@ -168,19 +173,46 @@ def _gate_weights(gate, where):
     return conv_x["weight"], conv_x["bias"], conv_h["weight"]
 
 
+def _fuse(m, name, parts):
+    """``m.name`` = the gate blocks ``parts`` stacked (zeroed gradient alongside)."""
+    a = host_xp.concatenate(parts)
+    setattr(m, name, a)
+    setattr(m, grad_name(name), host_xp.zeros_like(a))
+
+
 def _convlstm(reader, f, where):
-    from .recurrent import ConvLSTM
+    from .recurrent import ConvLSTM, UntiedConvLSTM
     inp, out, kc, km = f["inputSize"], f["outputSize"], f["kc"], f["km"]
-    m = ConvLSTM(inp, out, f.get("rho", 9999), kc, km, f.get("stride", 1))
+    untied = "untiedModule" in f or "inputGateUntied" in f
+    m = (UntiedConvLSTM if untied else ConvLSTM)(inp, out, f.get("rho", 9999), kc, km, f.get("stride", 1))
     # viorik's gates, in nnlite's block order (input, forget, cell candidate, output)
     gates = [_gate_weights(f[g], where) for g in ("inputGate", "forgetGate", "cellGate", "outputGate")]
-    for name, parts in (("weight", [g[0].reshape(out, inp, kc, kc) for g in gates]),
-                        ("bias", [g[1].reshape(out) for g in gates]),
-                        ("weightHidden", [g[2].reshape(out, out, km, km) for g in gates])):
-        a = host_xp.concatenate(parts)
-        setattr(m, name, a)
-        setattr(m, grad_name(name), host_xp.zeros_like(a))
+    _fuse(m, "weight", [g[0].reshape(out, inp, kc, kc) for g in gates])
+    _fuse(m, "bias", [g[1].reshape(out) for g in gates])
+    _fuse(m, "weightHidden", [g[2].reshape(out, out, km, km) for g in gates])
+    if untied:  # the first step's gates {SpatialConvolution, Sigmoid|Tanh}: input, cell, output
+        convs = [_fields(_fields(f[g])["modules"][1])
+                 for g in ("inputGateUntied", "cellGateUntied", "outputGateUntied")]
+        _fuse(m, "weightFirst", [c["weight"].reshape(out, inp, kc, kc) for c in convs])
+        _fuse(m, "biasFirst", [c["bias"].reshape(out) for c in convs])
     return m
+
+
+def _upsampling(reader, f, where):
+    from .pooling import SpatialUpSamplingNearest
+    return SpatialUpSamplingNearest(f["scale_factor"])
+
+
+def _sequencer(reader, f, where):
+    """rnn's Sequencer: its module (a Recursor around a plain module is unwrapped)."""
+    from .recurrent import Sequencer
+    return Sequencer(reader.convert(f["module"], f"{where}.module"))
+
+
+def _recursor(reader, f, where):
+    """rnn's Recursor (the per-step clone keeper of a Sequencer): the module it steps."""
+    inner = f.get("module", f.get("recurrentModule"))
+    return reader.convert(inner, f"{where}.module")
 
 
 def _gmodule(reader, f, where):
@@ -230,6 +262,10 @@ TWINS = {
     "ConcatTable": _container(ConcatTable),
     "ParallelTable": _container(ParallelTable),
     "ConvLSTM": _convlstm,
+    "UntiedConvLSTM": _convlstm,
+    "SpatialUpSamplingNearest": _upsampling,
+    "Sequencer": _sequencer,
+    "Recursor": _recursor,
     "gModule": _gmodule,
 }
 
