@@ -1,6 +1,7 @@
 """Spatial pooling and upsampling."""
 from .backend import get_xp, scatter_add
 from .checks import check_int, check_shape, check_spatial, check_window_fits
+from .conv_ops import _window_index, offset_loops
 from .module import Module
 
 
@@ -250,7 +251,8 @@ class SpatialAveragePooling(_WindowPooling):
 
     Each input pixel enters every window that covers it with weight ``1 / n``, so
     ``dL/dx[b, c, u, v] = sum over windows (p, q) covering (u, v) of gy[b, c, p, q] / n[p, q]``:
-    ``gy / n`` added back onto the frame once per kernel offset (kH kW vectorised slices).
+    ``gy / n`` added back onto the frame at every kernel offset (kH kW vectorised slices on
+    NumPy, one scatter-add on a device, as ``conv_ops.col2im``).
     """
 
     def __init__(self, kW, kH, dW=1, dH=1, padW=0, padH=0):
@@ -294,9 +296,13 @@ class SpatialAveragePooling(_WindowPooling):
         g = (gradOutput.reshape(x4.shape[:2] + (oH, oW)) / self._divisor(xp, H, W, oH, oW)).astype(
             gradOutput.dtype, copy=False)
         gpad = xp.zeros(x4.shape[:2] + self._frame_hw(H, W, oH, oW), dtype=g.dtype)
-        for i in range(self.kH):
-            for j in range(self.kW):
-                gpad[:, :, i:i + self.dH * (oH - 1) + 1:self.dH, j:j + self.dW * (oW - 1) + 1:self.dW] += g
+        if offset_loops(xp):  # NumPy: one slice per offset (see conv_ops on the two ways)
+            for i in range(self.kH):
+                for j in range(self.kW):
+                    gpad[:, :, i:i + self.dH * (oH - 1) + 1:self.dH, j:j + self.dW * (oW - 1) + 1:self.dW] += g
+        else:  # a device: gpad[b, c, i + dH p, j + dW q] += g[b, c, p, q], one scatter-add
+            index = _window_index(xp, *g.shape[:2], self.kH, self.kW, oH, oW, (0, 1, self.dH), (0, 1, self.dW))
+            xp.add.at(gpad, index, g[:, None, None])
         gx = gpad[:, :, self.padH:self.padH + H, self.padW:self.padW + W]
         self.gradInput = xp.ascontiguousarray(gx).reshape(input.shape)
         return self.gradInput

@@ -149,3 +149,19 @@ def test_avg_pool_float32_repr_and_errors():
     with pytest.raises(ValueError, match=r"gradOutput must be of shape \(1, 2, 2\), got shape \(1, 4, 4\)"):
         m.backward(x, x)
     assert m.forward(numpy.zeros((0, 1, 4, 4), numpy.float32)).shape == (0, 1, 2, 2)  # empty batch
+
+
+@pytest.mark.parametrize("case", AVG_CASES)
+def test_avg_pool_offset_loops_and_scatter_add_agree(xp, rng, case, monkeypatch):
+    from nnlite import conv_ops
+    m = on(xp, make_avg(case))
+    x = rand(xp, rng, *case["shape"])
+    gy = xp.asarray(numpy.random.default_rng(3).uniform(-1, 1, m.forward(x).shape))
+    grads = []
+    for loops in (True, False):
+        monkeypatch.setattr(conv_ops, "OFFSET_LOOPS", loops)
+        m.forward(x)
+        grads.append(host(m.backward(x, gy)))
+        if not loops:
+            assert_jacobian(m, x)
+    numpy.testing.assert_allclose(grads[0], grads[1], rtol=1e-13, atol=1e-15)
