@@ -302,7 +302,7 @@ class SpatialAveragePooling(_WindowPooling):
                     gpad[:, :, i:i + self.dH * (oH - 1) + 1:self.dH, j:j + self.dW * (oW - 1) + 1:self.dW] += g
         else:  # a device: gpad[b, c, i + dH p, j + dW q] += g[b, c, p, q], one scatter-add
             index = _window_index(xp, *g.shape[:2], self.kH, self.kW, oH, oW, (0, 1, self.dH), (0, 1, self.dW))
-            xp.add.at(gpad, index, g[:, None, None])
+            scatter_add(gpad, index, g[:, None, None])
         gx = gpad[:, :, self.padH:self.padH + H, self.padW:self.padW + W]
         self.gradInput = xp.ascontiguousarray(gx).reshape(input.shape)
         return self.gradInput
