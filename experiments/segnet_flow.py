@@ -131,12 +131,11 @@ def table_row(label, acc):
 
 def comparison(base, flow):
     """One factual sentence: where SegNet-flow's accuracy is above and below SegNet's."""
-    up = [n for n in CLASS_NAMES if None not in (base["per_class"][n], flow["per_class"][n])
-          and flow["per_class"][n] > base["per_class"][n]]
-    down = [n for n in CLASS_NAMES if None not in (base["per_class"][n], flow["per_class"][n])
-            and flow["per_class"][n] < base["per_class"][n]]
-    return (f"SegNet-flow is above SegNet on {len(up)} of {len(CLASS_NAMES)} classes ({', '.join(up) or 'none'}) and below on "
-            f"{len(down)} ({', '.join(down) or 'none'}); class average "
+    pairs = [(n, base["per_class"][n], flow["per_class"][n]) for n in CLASS_NAMES]
+    pairs = [(n, b, f) for n, b, f in pairs if b is not None and f is not None]
+    up, down = [n for n, b, f in pairs if f > b], [n for n, b, f in pairs if f < b]
+    return (f"SegNet-flow is above SegNet on {len(up)} of {len(pairs)} classes ({', '.join(up) or 'none'}) "
+            f"and below on {len(down)} ({', '.join(down) or 'none'}); class average "
             f"{percent(base['class_avg'])} -> {percent(flow['class_avg'])}, global "
             f"{percent(base['global'])} -> {percent(flow['global'])}.")
 
