@@ -1,7 +1,7 @@
 """Transposed convolution (Torch's SpatialFullConvolution), built from the GEMMs of ``conv_ops``."""
 from . import init
-from .backend import new_parameter
-from .checks import check_int, check_matches_params, check_shape, check_spatial
+from .backend import get_xp, new_parameter
+from .checks import check_array, check_int, check_matches_params, check_shape, check_spatial, check_table
 from .conv import SpatialConvolution
 from .conv_ops import conv2d, conv2d_acc_grad_params, conv2d_grad_input
 from .module import Module
@@ -32,8 +32,9 @@ class SpatialFullConvolution(Module):
     * ``dL/dbias[o] = sum_{b, u, v} gy[b, o, u, v]``.
 
     Init: Torch's, W and bias ~ U(+-1/sqrt(nInputPlane kH kW)). ``noBias()`` removes the bias.
-    Torch's form with a table input ``{x, target}`` (adj computed from the target's size) is not
-    offered: give adjW/adjH.
+    Torch's table form: given ``[x, target]``, the adj that makes the output as large as the
+    target's last two axes is used instead of adjW/adjH (``adj = (target + 2 pad - k) mod
+    stride``), and gradInput is ``[dL/dx, zeros like target]``.
     """
 
     def __init__(self, nInputPlane, nOutputPlane, kW, kH, dW=1, dH=1, padW=0, padH=0, adjW=0, adjH=0):
@@ -65,37 +66,53 @@ class SpatialFullConvolution(Module):
     _geometry = SpatialConvolution._geometry
 
     def _check(self, input):
-        """Checks; returns x as (B, C, H, W) and the output shape (B, nOutputPlane, oH, oW)."""
-        x4 = check_spatial(self, input, self.nInputPlane)
-        check_matches_params(self, input, self.weight)
+        """Checks; returns x as (B, C, H, W), the output shape (B, nOutputPlane, oH, oW) and the
+        image x itself (``input``, or ``input[0]`` of the table form)."""
+        x, target = input, None
+        if isinstance(input, (list, tuple)):
+            check_table(self, input, 2)
+            x, target = input
+            check_array(self, target, range(2, 65), what="input[1] (the target)")
+        x4 = check_spatial(self, x, self.nInputPlane, what="input" if target is None else "input[0]")
+        check_matches_params(self, x, self.weight)
         B, _, H, W = x4.shape
-        oH = (H - 1) * self.dH - 2 * self.padH + self.kH + self.adjH
-        oW = (W - 1) * self.dW - 2 * self.padW + self.kW + self.adjW
+        if target is None:
+            adjH, adjW = self.adjH, self.adjW
+        else:  # Torch's rule: the adj that reaches the target's size
+            adjH = (target.shape[-2] + 2 * self.padH - self.kH) % self.dH
+            adjW = (target.shape[-1] + 2 * self.padW - self.kW) % self.dW
+        oH = (H - 1) * self.dH - 2 * self.padH + self.kH + adjH
+        oW = (W - 1) * self.dW - 2 * self.padW + self.kW + adjW
         if oH < 1 or oW < 1:
             raise ValueError(f"{self.typename()}: input image {H}x{W} gives an empty {oH}x{oW} "
                              f"output (padding {self.padH},{self.padW} crops more than there is)")
-        return x4, (B, self.nOutputPlane, oH, oW)
+        if target is not None and (oH, oW) != tuple(target.shape[-2:]):
+            raise ValueError(f"{self.typename()}: no adj reaches the target's {target.shape[-2]}x"
+                             f"{target.shape[-1]} from a {H}x{W} input (it gives {oH}x{oW})")
+        return x4, (B, self.nOutputPlane, oH, oW), x
 
     def updateOutput(self, input):
-        x4, out_shape = self._check(input)
+        x4, out_shape, x = self._check(input)
         y = conv2d_grad_input(x4, self.weight, out_shape, **self._geometry())
         if self.bias is not None:
             y += self.bias.reshape(-1, 1, 1)
-        self.output = y.reshape(input.shape[:-3] + out_shape[1:])
+        self.output = y.reshape(x.shape[:-3] + out_shape[1:])
         return self.output
 
     def _check_grad(self, input, gradOutput):
-        x4, out_shape = self._check(input)
-        check_shape(self, gradOutput, input.shape[:-3] + out_shape[1:])
-        return x4, gradOutput.reshape(out_shape)
+        x4, out_shape, x = self._check(input)
+        check_shape(self, gradOutput, x.shape[:-3] + out_shape[1:])
+        return x4, gradOutput.reshape(out_shape), x
 
     def updateGradInput(self, input, gradOutput):
-        x4, gy = self._check_grad(input, gradOutput)
-        self.gradInput = conv2d(gy, self.weight, None, **self._geometry()).reshape(input.shape)
+        x4, gy, x = self._check_grad(input, gradOutput)
+        gx = conv2d(gy, self.weight, None, **self._geometry()).reshape(x.shape)
+        # the target only gives a size: its gradient is zero, as in Torch
+        self.gradInput = gx if x is input else [gx, get_xp(gx).zeros_like(input[1])]
         return self.gradInput
 
     def accGradParameters(self, input, gradOutput, scale=1.0):
-        x4, gy = self._check_grad(input, gradOutput)
+        x4, gy, _ = self._check_grad(input, gradOutput)
         conv2d_acc_grad_params(gy, x4, self.gradWeight, None, scale, **self._geometry())
         if self.bias is not None:
             self.gradBias += scale * gy.sum(axis=(0, 2, 3))

@@ -78,3 +78,23 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"gradOutput must be of shape \(1, 2, 2\), got shape \(1, 4, 4\)"):
         m.backward(x, numpy.zeros((1, 4, 4), numpy.float32))
     assert m.forward(numpy.zeros((0, 2, 4, 4), numpy.float32)).shape == (0, 1, 2, 2)  # empty batch
+
+
+def test_table_form_takes_adj_from_the_target(xp, rng):
+    m = on(xp, nn.SpatialFullConvolution(2, 3, 3, 3, 2, 2, 1, 1))
+    x = rand(xp, rng, 2, 2, 3, 4)
+    for tH, tW in [(5, 7), (6, 8), (5, 8)]:
+        target = xp.zeros((2, 1, tH, tW))
+        y = m.forward([x, target])
+        assert y.shape == (2, 3, tH, tW)
+        fixed = on(xp, nn.SpatialFullConvolution(2, 3, 3, 3, 2, 2, 1, 1, tW - 7, tH - 5))
+        fixed.weight[...] = m.weight
+        fixed.bias[...] = m.bias
+        numpy.testing.assert_allclose(host(y), host(fixed.forward(x)), rtol=1e-14)
+        g = m.backward([x, target], xp.ones_like(y))
+        assert len(g) == 2 and not host(g[1]).any()
+        numpy.testing.assert_allclose(host(g[0]), host(fixed.backward(x, xp.ones_like(y))), rtol=1e-14)
+    with pytest.raises(ValueError, match="nn.SpatialFullConvolution: no adj reaches the target's 9x7 from a 3x4 input"):
+        m.forward([x, xp.zeros((1, 9, 7))])
+    with pytest.raises(ValueError, match="nn.SpatialFullConvolution: input must be a list of 2 arrays, got 3"):
+        m.forward([x, x, x])
