@@ -35,15 +35,6 @@ def xavier_(weight, bias=None):
     return weight
 
 
-def torch_default_(weight, bias=None):
-    """Torch's ``reset()``: weight and bias ~ U(+-1/sqrt(fan_in))."""
-    bound = 1.0 / fans(weight)[0] ** 0.5
-    uniform_(weight, -bound, bound)
-    if bias is not None:
-        uniform_(bias, -bound, bound)
-    return weight
-
-
 def lstm_(weights, gate_bias, forget_slice, low=-0.08, high=0.08):
     """The paper's memory init: every weight ~ U(low, high), gate biases 0, forget-gate bias 1.
 
