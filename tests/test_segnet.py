@@ -290,9 +290,16 @@ def test_split_masks_all_frames_but_the_labelled_one(rng):
     assert (labels[:-1] == UNLABELLED).all()
 
 
-def test_one_training_step_runs_and_logs_the_smoothness(rng):
-    model = tiny_segnet_flow().float()
-    batch = {k: v.astype(numpy.float32) if k == "frames" else v for k, v in labelled_batch(rng).items()}
+def float32_batch(rng, xp=numpy):
+    batch = labelled_batch(rng, xp)
+    batch["frames"] = batch["frames"].astype(numpy.float32)
+    return batch
+
+
+def test_one_training_step_runs_and_logs_the_smoothness(xp, rng):
+    model = tiny_segnet_flow()
+    model = model if xp is numpy else model.cuda()
+    batch = float32_batch(rng, xp)
     trainer = Trainer(model, lr=1e-3)
     logged = trainer.step(batch)
     assert set(logged) == {"loss", "smoothness"} and numpy.isfinite(logged["loss"]) and trainer.moved
@@ -350,11 +357,11 @@ def test_class_counts_and_accuracies():
     assert acc["class_avg"] == pytest.approx(0.75) and acc["global"] == pytest.approx(0.75)
 
 
-def test_evaluate_batch_counts_every_frame(rng):
+def test_evaluate_batch_counts_every_frame(xp, rng):
     model = tiny_segnet_flow()
+    model = model if xp is numpy else model.cuda()
     model.evaluate()
-    batch = labelled_batch(rng)
-    batch["frames"] = batch["frames"].astype(numpy.float32)
+    batch = float32_batch(rng, xp)
     sums = model.evaluate_batch(batch)
     assert sums["sequences"] == B
     assert sum(int(sums[f"pixels_{n}"]) for n in CLASS_NAMES) == T * B * S * S
@@ -362,25 +369,24 @@ def test_evaluate_batch_counts_every_frame(rng):
     assert float(sums["recon_bce"]) > 0
 
 
-def test_picture_rows_are_figure_8(rng):
+def test_picture_rows_are_figure_8(xp, rng):
     model = tiny_segnet_flow()
+    model = model if xp is numpy else model.cuda()
     model.evaluate()
-    batch = labelled_batch(rng)
-    batch["frames"] = batch["frames"].astype(numpy.float32)
+    batch = float32_batch(rng, xp)
     model.predict(batch)
     rows = model.picture_rows(batch)
     assert [label for label, _ in rows] == ["input", "truth", "SegNet", "SegNet-flow"]
     assert all(len(tiles) == T for _, tiles in rows)
     assert rows[0][1][0].shape == (S, S) and rows[1][1][0].shape == (S, S, 3)
-    numpy.testing.assert_array_equal(rows[1][1][-1], label_colours(batch["labels"][-1, 0]))
+    numpy.testing.assert_array_equal(rows[1][1][-1], label_colours(host(batch["labels"][-1, 0])))
     assert all(0 <= t.min() and t.max() <= 1 for _, tiles in rows for t in tiles)
 
 
 def test_animation_frames_are_the_colours_of_every_frame(rng):
     model = SegNet(seg_features=2, seg_kernel=3)
     model.evaluate()
-    batch = labelled_batch(rng)
-    batch["frames"] = batch["frames"].astype(numpy.float32)
+    batch = float32_batch(rng)
     truth, pred = model.animation_frames(batch)
     assert truth.shape == pred.shape == (T, S, S, 3)
     numpy.testing.assert_array_equal(truth[1], label_colours(batch["labels"][1, 0]))
