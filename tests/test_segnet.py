@@ -390,3 +390,25 @@ def test_animation_frames_are_the_colours_of_every_frame(rng):
     truth, pred = model.animation_frames(batch)
     assert truth.shape == pred.shape == (T, S, S, 3)
     numpy.testing.assert_array_equal(truth[1], label_colours(batch["labels"][1, 0]))
+
+
+def test_experiment_table_turns_counts_into_table_2():
+    from experiments import segnet_flow as experiment
+
+    def result(right, basic=None):
+        r = {f"correct_{n}": right for n in CLASS_NAMES}
+        r.update({f"pixels_{n}": 10.0 for n in CLASS_NAMES})
+        if basic is not None:
+            r.update({f"basic_{k}": (basic if k.startswith("correct") else v) for k, v in r.items()})
+        return dict(r, sequences=4, step=2, train_s=1.0, parameters=1000)
+
+    args = experiment.parse_args(["--iterations", "2", "--seq-len", "6"])
+    text = experiment.markdown({"segnet": result(5.0), "segnet-flow": result(6.0, basic=4.0)}, args, "cmd")
+    rows = {}  # the first row of each label: the accuracy table (the cost table comes after)
+    for line in text.splitlines():
+        if line.startswith("| SegNet"):
+            rows.setdefault(line.split(" | ")[0][2:], line)
+    assert rows["SegNet"].count("| 50.0 ") == 13 and rows["SegNet-flow"].count("| 60.0 ") == 13
+    assert rows["SegNet inside SegNet-flow (Lb, before M)"].count("| 40.0 ") == 13
+    assert "above SegNet on 11 of 11 classes" in text and "labels on frame 6 of 6" in text
+    assert "| 44.9 | 75.3 |" in text and "| 42.4 | 76.9 |" in text  # the paper's averages
