@@ -163,6 +163,8 @@ def _track(a):
     if _FUSING[0]:
         return False
     owner = a if a.base is None else _owner(a)
+    if not isinstance(owner, _np.ndarray):  # a view of a NumPy scalar or buffer: track the array
+        owner = a
     key = id(owner)
     if key in _TRACKED:
         return False
@@ -304,7 +306,8 @@ class ndarray:
         that owns the memory (the same object every time, as CuPy's)."""
         obj = object.__new__(cls)
         obj._a = a
-        key = id(a if a.base is None else _owner(a))
+        owner = a if a.base is None else _owner(a)
+        key = id(owner if isinstance(owner, _np.ndarray) else a)
         ref = _ROOTS.get(key)
         obj._base = ref() if ref is not None else None
         if obj._base is None:
@@ -703,6 +706,7 @@ def matmul(a, b, out=None, **kwargs):
         _count("flop", 2 * k * int(_np.prod(r.shape, dtype=_np.int64)))
     if out is not None:
         return out
+    r = _np.asarray(r)  # a vector product's scalar is a 0-d device array
     _track(r)
     return ndarray._of(r)
 
