@@ -198,7 +198,7 @@ def _dev(x):
     if isinstance(x, _np.ndarray):
         raise _unsupported(x)
     if t is list or t is tuple:
-        return t(_dev(v) for v in x)
+        return t([v._a if type(v) is ndarray else _dev(v) for v in x])
     if isinstance(x, dict):
         return {k: _dev(v) for k, v in x.items()}
     return x
@@ -206,6 +206,10 @@ def _dev(x):
 
 def _wrap(r, fresh_launch=True):
     """NumPy result -> device array; counts a launch when the result is new memory."""
+    if type(r) is _np.ndarray:  # the common case first
+        if _track(r) and fresh_launch:
+            _count("launch")
+        return ndarray._of(r)
     if isinstance(r, tuple):
         return tuple(_wrap(v, fresh_launch) for v in r)
     if isinstance(r, list):
@@ -534,6 +538,19 @@ def _binary(uf):
 
 
 # ----------------------------------------------------------------------------- ufuncs
+class _Quiet:
+    """``numpy.errstate(all="ignore")`` as a reusable context (NumPy's cannot be re-entered)."""
+
+    def __enter__(self):
+        self.old = _np.seterr(all="ignore")
+
+    def __exit__(self, *exc):
+        _np.seterr(**self.old)
+
+
+_QUIET = _Quiet()
+
+
 class ufunc:
     """An elementwise kernel: one launch per call (none inside ``fuse``)."""
 
@@ -549,14 +566,15 @@ class ufunc:
         kw = {} if dtype is None else {"dtype": dtype}
         if casting != "same_kind":
             kw["casting"] = casting
-        with _np.errstate(all="ignore"):  # a GPU raises no floating-point warnings: NaN and Inf just happen
+        args = [a._a if type(a) is ndarray else _dev(a) for a in args]
+        with _QUIET:  # a GPU raises no floating-point warnings: NaN and Inf just happen
             if out is not None:
                 if not isinstance(out, ndarray):
                     raise _unsupported(out)
-                self._np(*_dev(args), out=out._a, **kw)
+                self._np(*args, out=out._a, **kw)
                 _count("launch")
                 return out
-            r = self._np(*_dev(args), **kw)
+            r = self._np(*args, **kw)
         return _wrap(r)
 
     def at(self, a, indices, b=None):
