@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The first command of a session that has a GPU (issue 14): everything the CPU machines
-# cannot measure, in one run of under 9 minutes, written to at most 8 files in $OUT
+# cannot measure, in one run of under 9 minutes (each part has a time limit; the limits
+# sum to 530 s), written to at most 8 files in $OUT
 # (or the folder given as $1; default ./gpu_session_out) for benchmarks/RESULTS.md:
 #
 #   env.txt        nvidia-smi, CuPy's configuration, versions
@@ -58,30 +59,32 @@ else
 fi
 
 # 1. the machine
-part versions 30 env.txt "$py" -c "import sys, numpy, nnlite; print(sys.version); print('numpy', numpy.__version__); print('gpu_available', nnlite.gpu_available())"
+part versions 20 env.txt "$py" -c "import sys, numpy, nnlite; print(sys.version); print('numpy', numpy.__version__); print('gpu_available', nnlite.gpu_available())"
 if [ "$gpu" = 1 ]; then
-    part nvidia-smi 30 env.txt nvidia-smi
-    part cupy-config 60 env.txt "$py" -c "import cupy; cupy.show_config(); print(cupy.cuda.runtime.getDeviceProperties(0)['name'])"
+    part nvidia-smi 15 env.txt nvidia-smi
+    part cupy-config 30 env.txt "$py" -c "import cupy; cupy.show_config(); print(cupy.cuda.runtime.getDeviceProperties(0)['name'])"
 else
     skip nvidia-smi env.txt "no GPU"
     skip cupy-config env.txt "no GPU"
 fi
 
 # 2. the suite's CuPy half (on the stand-in without a GPU, as CI's second pass)
+xdist=()
+"$py" -c "import xdist" 2>/dev/null && [ "$quick" != 1 ] && xdist=(-n 4)
 if [ "$gpu" = 1 ]; then
-    part suite 200 suite.txt "$py" -m pytest -q -p no:cacheprovider --device-half-only -W error::DeprecationWarning "${suite[@]}"
+    part suite 160 suite.txt "$py" -m pytest -q -p no:cacheprovider --device-half-only -W error::DeprecationWarning "${xdist[@]}" "${suite[@]}"
 else
-    part suite-stand-in 200 suite.txt env NNLITE_XP=strict-cupy "$py" -m pytest -q -p no:cacheprovider -W error::DeprecationWarning "${suite[@]}"
+    part suite-stand-in 160 suite.txt env NNLITE_XP=strict-cupy "$py" -m pytest -q -p no:cacheprovider -W error::DeprecationWarning "${xdist[@]}" "${suite[@]}"
 fi
 
 # 3. the step budget (launches, syncs, float64, peak bytes; always counted on the stand-in)
-part budget 100 budget.txt env NNLITE_XP=strict-cupy "$py" -m pytest -q -s -p no:cacheprovider tests/test_budget.py "${budget[@]}"
+part budget 90 budget.txt env NNLITE_XP=strict-cupy "$py" -m pytest -q -s -p no:cacheprovider tests/test_budget.py "${budget[@]}"
 
 # 4-6. timings against PyTorch, FP32 and TF32, and a profile of one step
 if [ "$gpu" = 1 ]; then
-    part bench-fp32 70 bench_fp32.txt "$py" benchmarks/bench_step.py --backend cupy --model "$models" --steps "$steps" --vs-torch
-    part bench-tf32 55 bench_tf32.txt "$py" benchmarks/bench_step.py --backend cupy --model "$models" --steps "$steps" --vs-torch --tf32
-    part profile 25 profile.txt "$py" benchmarks/bench_step.py --backend cupy --model ae-convlstm-flow --steps 1 --profile
+    part bench-fp32 60 bench_fp32.txt "$py" benchmarks/bench_step.py --backend cupy --model "$models" --steps "$steps" --vs-torch
+    part bench-tf32 50 bench_tf32.txt "$py" benchmarks/bench_step.py --backend cupy --model "$models" --steps "$steps" --vs-torch --tf32
+    part profile 20 profile.txt "$py" benchmarks/bench_step.py --backend cupy --model ae-convlstm-flow --steps 1 --profile
 else
     skip bench-fp32 bench_fp32.txt "GPU timings need a GPU (the stand-in's counts are in budget.txt)"
     skip bench-tf32 bench_tf32.txt "GPU timings need a GPU"
@@ -93,20 +96,26 @@ runs=$(mktemp -d)
 data=(--model "$train_model" --backend cupy --n-train 6 --n-val 2 --n-test 2 --batch-size 2 --seq-len 11
       --val-every 1000 --checkpoint-every 1000)
 half=$((iters / 2))
-part train-whole 60 resume.txt "$py" train.py "${data[@]}" --out "$runs/whole" --iterations "$iters"
-part train-half 40 resume.txt "$py" train.py "${data[@]}" --out "$runs/resumed" --iterations "$half"
-part train-resume 40 resume.txt "$py" train.py --resume --out "$runs/resumed" --iterations "$iters"
-part resume-check 30 resume.txt "$py" - "$runs/whole/checkpoint.h5" "$runs/resumed/checkpoint.h5" <<'PY'
-import sys
+part train-whole 35 resume.txt "$py" train.py "${data[@]}" --out "$runs/whole" --iterations "$iters"
+part train-half 20 resume.txt "$py" train.py "${data[@]}" --out "$runs/resumed" --iterations "$half"
+part train-resume 20 resume.txt "$py" train.py --resume --out "$runs/resumed" --iterations "$iters"
+# Float32 tolerance: the GPU's atomic adds sum in any order, so two runs differ in the last
+# bits, and RMSprop's first steps move a parameter by about lr * sign(gradient) (lr 1e-4),
+# which can flip for a gradient near 0: the losses must agree to 1e-4 relative, the
+# parameters to 10 lr (exactly, on the stand-in).
+part resume-check 10 resume.txt "$py" - "$runs/whole" "$runs/resumed" <<'PY'
+import json, os, sys
 import numpy
 import nnlite as nn
-a, b = (nn.load(p) for p in sys.argv[1:3])
+runs = sys.argv[1:3]
+a, b = (nn.load(os.path.join(r, "checkpoint.h5")) for r in runs)
 assert a["step"] == b["step"], (a["step"], b["step"])
+la, lb = ([json.loads(line)["loss"] for line in open(os.path.join(r, "metrics.jsonl"))] for r in runs)
 pa, pb = a["model"].parameters()[0], b["model"].parameters()[0]
 diff = max(float(numpy.abs(nn.to_numpy(x) - nn.to_numpy(y)).max()) for x, y in zip(pa, pb))
-scale = max(float(numpy.abs(nn.to_numpy(x)).max()) for x in pa)
-print(f"resume: step {a['step']}, max |param diff| {diff:.3g} (largest |param| {scale:.3g})")
-sys.exit(0 if diff <= 1e-5 * max(1.0, scale) else 1)
+print(f"resume: step {a['step']}, losses {la} vs {lb}, max |param diff| {diff:.3g}")
+ok = len(la) == len(lb) and numpy.allclose(la, lb, rtol=1e-4, atol=0) and diff <= 1e-3
+sys.exit(0 if ok else 1)
 PY
 rm -rf "$runs"
 echo "gpu_session: done $(date -u +%FT%TZ)" >>"$summary"
