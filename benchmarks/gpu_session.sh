@@ -52,7 +52,7 @@ skip() {  # skip NAME FILE WHY
 }
 
 if [ "$quick" = 1 ]; then
-    suite=(tests/test_strict_cupy.py) budget=(-k "budget and ae-conv]") models=ae-conv steps=1
+    suite=(tests/test_gpu_parity.py -k "criteria or mixing") budget=(-k "budget and ae-conv]") models=ae-conv steps=1
     train_model=ae-conv iters=2
 else
     suite=() budget=(-k budget) models=all steps=3 train_model=ae-convlstm-flow iters=6

@@ -24,7 +24,8 @@ def pytest_addoption(parser):
                      help="what plays CuPy in the tests: the real CuPy, or the strict stand-in "
                           "tests/strict_cupy.py (default: $NNLITE_XP, else cupy)")
     parser.addoption("--device-half-only", action="store_true",
-                     help="deselect the NumPy halves of the xp tests (implied by --xp strict-cupy)")
+                     help="run only the tests that can behave differently on the device (implied "
+                          "by --xp strict-cupy)")
 
 
 def pytest_configure(config):
@@ -34,15 +35,25 @@ def pytest_configure(config):
         backend.use_cupy(strict_cupy)
 
 
+def _device_dependent(item):
+    """Whether a test can behave differently on the device: it takes the ``xp`` fixture's
+    CuPy half, or carries a ``skipif`` (the device tests' ``gpu_available()`` and
+    stand-in conditions are such marks)."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if "xp" in params:
+        return params["xp"] == "cupy"
+    return any(True for _ in item.iter_markers("skipif"))
+
+
 def pytest_collection_modifyitems(config, items):
-    """On the stand-in (CI's second pass) the NumPy halves of the ``xp`` tests, which the
-    first pass ran, are deselected; every other test runs again."""
+    """CI's second pass (on the stand-in) keeps only the tests that can behave differently
+    there: the CuPy halves of the ``xp`` tests and the device tests with a ``skipif``. The
+    rest repeat the first pass exactly and are deselected."""
     if config.getoption("--xp") != STAND_IN and not config.getoption("--device-half-only"):
         return
     keep, drop = [], []
     for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        (drop if params.get("xp") == "numpy" else keep).append(item)
+        (keep if _device_dependent(item) else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
