@@ -544,6 +544,10 @@ def run_eval(given):
                       total=min(n, limit or n))
     result.update(model=cfg["model"], checkpoint=os.path.abspath(path), step=int(ckpt["step"]))
     out = os.path.dirname(os.path.abspath(path))
+    first = next(batches(splits["test"], 1, model.eval_needs, xp))
+    model.predict(first)
+    result["picture"] = pictures.prediction_figure(model.picture_rows(first), next_free(out, "test_prediction", "png"),
+                                                   title=f"{result['model']}: test sequence 0")
     json_path = next_free(out, "eval", "json")
     write_text(json_path, json.dumps(result, indent=1) + "\n")
     table = ["| metric | value |", "|---|---:|"] + [
@@ -551,10 +555,6 @@ def run_eval(given):
     md = (f"# Evaluation of {result['model']} at step {result['step']}\n\n{result['sequences']} test "
           f"sequences; means per sequence.\n\n" + "\n".join(table) + "\n")
     write_text(json_path[:-len("json")] + "md", md)
-    first = next(batches(splits["test"], 1, model.eval_needs, xp))
-    model.predict(first)
-    result["picture"] = pictures.prediction_figure(model.picture_rows(first), next_free(out, "test_prediction", "png"),
-                                                   title=f"{result['model']}: test sequence 0")
     print("\n".join(table))
     print(f"report: {json_path}")
     return result

@@ -28,6 +28,7 @@ binary by default (``--no-binarize`` for grey), as the paper feeds them; the see
 initial weights, the data sets and their order.
 """
 import argparse
+import glob
 import json
 import os
 import platform
@@ -59,12 +60,13 @@ FLOW_COLUMNS = [("epe", "EPE (px)"), ("zero_epe", "zero-flow EPE = mean speed"),
                 ("true_flow_bce", "BCE with the true flow")]
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="runs/table1", help="folder of the runs (one per model and seed)")
-    p.add_argument("--table", default="results/table1.md", help="where to write the Markdown table")
-    p.add_argument("--models", nargs="+", default=ORDER, choices=ORDER)
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1],
+def experiment_parser(doc, name, order, seeds):
+    """The flags every table experiment shares (``experiments.table1``, ``experiments.table2``)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=f"runs/{name}", help="folder of the runs (one per model and seed)")
+    p.add_argument("--table", default=f"results/{name}.md", help="where to write the Markdown table")
+    p.add_argument("--models", nargs="+", default=order, choices=order)
+    p.add_argument("--seeds", nargs="+", type=int, default=seeds,
                    help="one run per seed; the table gives the mean and the spread")
     p.add_argument("--full", action="store_true", help="the paper's configuration (see above)")
     p.add_argument("--epochs", type=float, default=FULL_EPOCHS,
@@ -90,14 +92,22 @@ def parse_args(argv=None):
                    help="steps between checkpoints (default: a tenth of the run, at most 500)")
     p.add_argument("--eval-batch-size", type=int, default=20, help="sequences per evaluation batch")
     p.add_argument("--eval-batches", type=int, help="evaluate on this many test batches only")
-    args = p.parse_args(argv)
-    config = dict(FULL if args.full else REDUCED)
-    config.update({k: v for k, v in vars(args).items() if k in set(FULL) | {"iterations"} and v is not None})
+    return p
+
+
+def resolve(args, full, reduced):
+    """Fill ``args`` from the paper's (``--full``) or the reduced configuration; flags given win."""
+    config = dict(full if args.full else reduced)
+    config.update({k: v for k, v in vars(args).items() if k in set(full) | {"iterations"} and v is not None})
     if args.full and args.iterations is None:
         config["iterations"] = round(args.epochs * -(-config["n_train"] // config["batch_size"]))
     for k, v in config.items():
         setattr(args, k, v)
     return args
+
+
+def parse_args(argv=None):
+    return resolve(experiment_parser(__doc__, "table1", ORDER, [0, 1]).parse_args(argv), FULL, REDUCED)
 
 
 def shared_flags(args):
@@ -120,17 +130,29 @@ def train_seconds(out):
         return sum(json.loads(line).get("step_s", 0.0) for line in f if line.strip())
 
 
-def run_one(name, seed, args, known):
-    """Train (or continue) one run and evaluate it, unless ``known`` holds its evaluation."""
+def latest_evaluation(out):
+    """The newest ``train.py --eval`` report in a run folder (``eval.json``, ``eval-2.json``, ...), or None."""
+    reports = glob.glob(os.path.join(glob.escape(out), "eval*.json"))
+    if not reports:
+        return None
+    with open(max(reports, key=os.path.getmtime)) as f:
+        return json.load(f)
+
+
+def run_one(name, seed, args, known, model_flags=()):
+    """Train (or continue) one run and evaluate it, unless ``known`` holds its evaluation.
+
+    ``model_flags``: the model's own train.py flags (e.g. Table 2's ``--hidden``)."""
     out = os.path.join(args.out, name, f"seed-{seed}")
-    flags = ["--model", name, "--out", out, "--seed", str(seed)] + shared_flags(args)
+    flags = ["--model", name, "--out", out, "--seed", str(seed), *model_flags] + shared_flags(args)
     if os.path.exists(os.path.join(out, "checkpoint.h5")):
         flags.append("--resume")
     elif os.path.exists(os.path.join(out, "config.json")):
         flags.append("--overwrite")  # stopped before its first checkpoint: nothing to continue
     trainer = train.main(flags)
+    known = known or latest_evaluation(out)
     if known and known.get("step") == trainer.step_count:
-        return known
+        return {**known, "train_s": train_seconds(out)}
     eval_flags = ["--eval", os.path.join(out, "checkpoint.h5"), "--batch-size", str(args.eval_batch_size),
                   "--backend", args.backend]
     if args.eval_batches:
@@ -205,9 +227,10 @@ def write_json(path, obj):
         json.dump(obj, f, indent=1)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    command = "python -m experiments.table1 " + " ".join(argv if argv is not None else sys.argv[1:])
+def run_table(args, markdown, command, run=run_one, picture_prefix=""):
+    """Train and evaluate every (model, seed) (resumable: ``OUT/results.json``), write the
+    Markdown table ``markdown(results, args, command)`` and copy each model's test picture
+    beside it, in ``pictures/``. Returns the results."""
     results_path = os.path.join(args.out, "results.json")
     results = {}
     if os.path.exists(results_path):
@@ -216,7 +239,7 @@ def main(argv=None):
     for name in args.models:
         for seed in args.seeds:
             runs = results.setdefault(name, {})
-            runs[str(seed)] = run_one(name, seed, args, runs.get(str(seed)))
+            runs[str(seed)] = run(name, seed, args, runs.get(str(seed)))
             write_json(results_path, results)
     text = markdown(results, args, command)
     os.makedirs(os.path.dirname(os.path.abspath(args.table)), exist_ok=True)
@@ -227,9 +250,15 @@ def main(argv=None):
     for name in args.models:
         picture = results[name][str(args.seeds[0])].get("picture")
         if picture and os.path.exists(picture):
-            shutil.copy(picture, os.path.join(pictures, f"{name}.png"))
+            shutil.copy(picture, os.path.join(pictures, f"{picture_prefix}{name}.png"))
     print(text)
     return results
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    command = "python -m experiments.table1 " + " ".join(argv if argv is not None else sys.argv[1:])
+    return run_table(args, markdown, command)
 
 
 if __name__ == "__main__":

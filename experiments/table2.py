@@ -30,11 +30,8 @@ again continues unfinished runs and keeps the evaluations of finished ones, in
 ``OUT/results.json``) and copies each model's Figure-4-style test picture (input,
 reconstruction, future, prediction) next to the table, in ``pictures/table2-MODEL.png``.
 """
-import argparse
-import json
 import os
 import platform
-import shutil
 import statistics
 import sys
 import time
@@ -42,10 +39,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import models  # noqa: E402
-import train  # noqa: E402
 from experiments import table1  # noqa: E402
 from models.srivastava import parameter_count  # noqa: E402
-from nnlite.atomic import atomic_path  # noqa: E402
 
 ORDER = ["lstm-future", "lstm-composite", "lstm-future-cond", "lstm-composite-cond"]
 TITLES = {"lstm-future": "Future Predictor", "lstm-composite": "Composite Model",
@@ -62,68 +57,16 @@ FULL_EPOCHS = 20
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="runs/table2", help="folder of the runs (one per model and seed)")
-    p.add_argument("--table", default="results/table2.md", help="where to write the Markdown table")
-    p.add_argument("--models", nargs="+", default=ORDER, choices=ORDER)
-    p.add_argument("--seeds", nargs="+", type=int, default=[0],
-                   help="one run per seed; the table gives the mean and the spread")
-    p.add_argument("--full", action="store_true", help="the paper's sizes (see above)")
-    p.add_argument("--epochs", type=float, default=FULL_EPOCHS,
-                   help="with --full and no --iterations: training length in epochs")
+    p = table1.experiment_parser(__doc__, "table2", ORDER, [0])
     p.add_argument("--hidden", type=int, help="LSTM units per layer (paper: 2048)")
     p.add_argument("--layers", type=int, help="LSTM layers of the encoder and each decoder (paper: 2)")
-    p.add_argument("--iterations", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--seq-len", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--lr-decay", type=float, help="learning-rate factor every --lr-decay-every epochs")
-    p.add_argument("--lr-decay-every", type=int, help="epochs between learning-rate decays")
-    p.add_argument("--clip", type=float, help="gradient clipping to [-clip, clip]")
-    p.add_argument("--n-train", type=int)
-    p.add_argument("--n-val", type=int)
-    p.add_argument("--n-test", type=int)
-    p.add_argument("--binarize", action=argparse.BooleanOptionalAction, default=True,
-                   help="binary frames, as the paper (default: on)")
-    p.add_argument("--digits", help="a directory with the MNIST IDX files (default: the embedded digits)")
-    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
-    p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--val-every", type=int,
-                   help="steps between validations (default: a tenth of the run, at most 500)")
-    p.add_argument("--checkpoint-every", type=int,
-                   help="steps between checkpoints (default: a tenth of the run, at most 500)")
-    p.add_argument("--eval-batch-size", type=int, default=20, help="sequences per evaluation batch")
-    p.add_argument("--eval-batches", type=int, help="evaluate on this many test batches only")
-    args = p.parse_args(argv)
-    config = dict(FULL if args.full else REDUCED)
-    config.update({k: v for k, v in vars(args).items() if k in set(FULL) | {"iterations"} and v is not None})
-    if args.full and args.iterations is None:
-        config["iterations"] = round(args.epochs * -(-config["n_train"] // config["batch_size"]))
-    for k, v in config.items():
-        setattr(args, k, v)
-    return args
+    return table1.resolve(p.parse_args(argv), FULL, REDUCED)
 
 
 def run_one(name, seed, args, known):
-    """Train (or continue) one run and evaluate it, unless ``known`` holds its evaluation
-    (``experiments.table1.run_one`` with the model's size flags)."""
-    out = os.path.join(args.out, name, f"seed-{seed}")
-    flags = ["--model", name, "--out", out, "--seed", str(seed), "--hidden", str(args.hidden),
-             "--layers", str(args.layers)] + table1.shared_flags(args)
-    if os.path.exists(os.path.join(out, "checkpoint.h5")):
-        flags.append("--resume")
-    elif os.path.exists(os.path.join(out, "config.json")):
-        flags.append("--overwrite")  # stopped before its first checkpoint: nothing to continue
-    trainer = train.main(flags)
-    if known and known.get("step") == trainer.step_count:
-        return known
-    eval_flags = ["--eval", os.path.join(out, "checkpoint.h5"), "--batch-size", str(args.eval_batch_size),
-                  "--backend", args.backend]
-    if args.eval_batches:
-        eval_flags += ["--eval-batches", str(args.eval_batches)]
-    result = train.main(eval_flags)
-    result["train_s"] = table1.train_seconds(out)
-    return result
+    """``experiments.table1.run_one`` with the model's size flags."""
+    return table1.run_one(name, seed, args, known,
+                          model_flags=["--hidden", str(args.hidden), "--layers", str(args.layers)])
 
 
 def count(name, args):
@@ -195,28 +138,7 @@ def markdown(results, args, command):
 def main(argv=None):
     args = parse_args(argv)
     command = "python -m experiments.table2 " + " ".join(argv if argv is not None else sys.argv[1:])
-    results_path = os.path.join(args.out, "results.json")
-    results = {}
-    if os.path.exists(results_path):
-        with open(results_path) as f:
-            results = json.load(f)
-    for name in args.models:
-        for seed in args.seeds:
-            runs = results.setdefault(name, {})
-            runs[str(seed)] = run_one(name, seed, args, runs.get(str(seed)))
-            table1.write_json(results_path, results)
-    text = markdown(results, args, command)
-    os.makedirs(os.path.dirname(os.path.abspath(args.table)), exist_ok=True)
-    with atomic_path(args.table) as tmp, open(tmp, "w") as f:
-        f.write(text)
-    pictures = os.path.join(os.path.dirname(os.path.abspath(args.table)), "pictures")
-    os.makedirs(pictures, exist_ok=True)
-    for name in args.models:
-        picture = results[name][str(args.seeds[0])].get("picture")
-        if picture and os.path.exists(picture):
-            shutil.copy(picture, os.path.join(pictures, f"table2-{name}.png"))
-    print(text)
-    return results
+    return table1.run_table(args, markdown, command, run=run_one, picture_prefix="table2-")
 
 
 if __name__ == "__main__":

@@ -21,12 +21,12 @@ from nnlite.checks import check_array
 from nnlite.flow import normalise_flow
 from nnlite.recurrent import fold_time, unfold_time
 
-from .blocks import decoder, encoder, flow_regressor, memory
+from .blocks import OnePassBackward, decoder, encoder, flow_regressor, memory
 from .flow_metrics import flow_sums
 from .video_predictor import VideoPredictor, per_pixel_bce
 
 
-class AEConvLSTMFlow(VideoPredictor, nn.Container):
+class AEConvLSTMFlow(VideoPredictor, OnePassBackward, nn.Container):
     eval_needs = ("flow", "flow_mask")
 
     def __init__(self, height=64, width=64, rho=9999, huber_weight=1e-2, huber_threshold=1e-3,
@@ -145,12 +145,3 @@ class AEConvLSTMFlow(VideoPredictor, nn.Container):
         g_in = step(self.enc, fold_time(input), g_x)
         self.gradInput = g_in.reshape(input.shape)
         return self.gradInput
-
-    def updateGradInput(self, input, gradOutput):
-        return self._backward(input, gradOutput, 1.0, params=False)
-
-    def accGradParameters(self, input, gradOutput, scale=1.0):
-        self._backward(input, gradOutput, scale, params=True)
-
-    def backward(self, input, gradOutput, scale=1.0):
-        return self._backward(input, gradOutput, scale, params=True)

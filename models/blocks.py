@@ -3,7 +3,8 @@
 Frames are 64x64x1. The spatial encoder ``enc`` is conv 1->16 7x7 (pad 3) + tanh +
 2x2 max pooling (800 parameters); the decoder ``dec`` mirrors it: nearest x2
 upsampling + conv 16->1 7x7 (pad 3) (785 parameters) + a sigmoid, since the
-Moving MNIST loss is binary cross-entropy on frames in [0, 1].
+Moving MNIST loss is binary cross-entropy on frames in [0, 1]. ``OnePassBackward`` is the
+backward of the models wired by hand (AE-ConvLSTM-flow, SegNet, SegNet-flow).
 """
 import nnlite as nn
 
@@ -66,3 +67,19 @@ def memory(n_in, n_out, k=7, rho=9999, forget_bias=1.0):
 
 def count_parameters(module):
     return sum(p.size for p in module.parameters()[0])
+
+
+class OnePassBackward:
+    """``updateGradInput``, ``accGradParameters`` and ``backward`` through one pass,
+    ``_backward(input, gradOutput, scale, params)``, where ``params`` says whether the
+    parameter gradients accumulate (``accGradParameters`` also recomputes gradInput: the
+    pass needs it to reach the earlier modules)."""
+
+    def updateGradInput(self, input, gradOutput):
+        return self._backward(input, gradOutput, 1.0, params=False)
+
+    def accGradParameters(self, input, gradOutput, scale=1.0):
+        self._backward(input, gradOutput, scale, params=True)
+
+    def backward(self, input, gradOutput, scale=1.0):
+        return self._backward(input, gradOutput, scale, params=True)

@@ -79,7 +79,7 @@ from nnlite.checks import check_array, check_int, check_shape, check_table
 from nnlite.recurrent import fold_time, unfold_time
 
 from .ae_convlstm_flow import AEConvLSTMFlow
-from .blocks import conv
+from .blocks import OnePassBackward, conv
 from .video_predictor import VideoPredictor, per_pixel_bce
 
 #: number of classes: the ten digits and the background
@@ -169,22 +169,6 @@ def label_colours(labels):
     """Class indices (H, W) (host or device) as an RGB picture (H, W, 3) in [0, 1] (``PALETTE``)."""
     palette = nn.backend.host_xp.asarray(PALETTE)
     return palette[nn.to_numpy(labels)]
-
-
-class OnePassBackward:
-    """``updateGradInput``, ``accGradParameters`` and ``backward`` through one pass,
-    ``_backward(input, gradOutput, scale, params)``, where ``params`` says whether the
-    parameter gradients accumulate (``accGradParameters`` also recomputes gradInput: the
-    pass needs it to reach the earlier modules)."""
-
-    def updateGradInput(self, input, gradOutput):
-        return self._backward(input, gradOutput, 1.0, params=False)
-
-    def accGradParameters(self, input, gradOutput, scale=1.0):
-        self._backward(input, gradOutput, scale, params=True)
-
-    def backward(self, input, gradOutput, scale=1.0):
-        return self._backward(input, gradOutput, scale, params=True)
 
 
 class LabelPropagation(OnePassBackward, nn.Container):
@@ -312,6 +296,19 @@ class _Segmenter(VideoPredictor):
         sums = class_counts(self.predict(batch), batch["labels"])
         sums["sequences"] = batch["frames"].shape[1]
         return sums
+
+    def summarize(self, means):
+        """The counts and, from them, the accuracies: ``acc_<class>`` (absent for a class that
+        never occurs), ``class_avg`` and ``global`` (with ``basic_`` for SegNet-flow's inner
+        SegNet), so reports show the paper's figures."""
+        out = dict(means)
+        for prefix in ("", "basic_"):
+            if f"{prefix}pixels_{CLASS_NAMES[0]}" not in means:
+                continue
+            acc = accuracies(means, prefix)
+            out.update({f"{prefix}acc_{k}": v for k, v in acc["per_class"].items() if v is not None})
+            out.update({f"{prefix}{k}": acc[k] for k in ("class_avg", "global") if acc[k] is not None})
+        return out
 
     def _picture_scores(self):
         """(label, scores (T, B, C, H, W)) rows of the last forward to draw, in order."""

@@ -39,6 +39,7 @@ only): the paper mentions no skip connections. Parameters, with
 composite model has 201,420,800 parameters.
 """
 import nnlite as nn
+from nnlite.containers import OnePassContainer
 from nnlite.checks import check_array, check_int, check_table
 from nnlite.recurrent import fold_time, unfold_time
 
@@ -60,28 +61,14 @@ def parameter_count(height, width, hidden, layers, conditional):
                                               for c in conditional)
 
 
-class _Wired(nn.Container):
-    """A container wired by hand: ``_backward(input, gradOutput, step)`` runs the children's
-    ``step(module, x, g)`` (updateGradInput, backward or accGradParameters) in reverse order
-    and returns the gradient at the input."""
+class _Wired(OnePassContainer):
+    """A container wired by hand: ``_backward_pass(input, gradOutput, step)`` runs the
+    children's ``step(module, x, g)`` in reverse order and returns the gradient at the input
+    (``nnlite.containers.OnePassContainer``)."""
 
     @classmethod
     def typename(cls):
         return "models." + cls.__name__
-
-    def updateGradInput(self, input, gradOutput):
-        self.gradInput = self._backward(input, gradOutput, lambda m, x, g: m.updateGradInput(x, g))
-        return self.gradInput
-
-    def accGradParameters(self, input, gradOutput, scale=1.0):
-        def step(m, x, g):
-            m.accGradParameters(x, g, scale)
-            return m.gradInput
-        self._backward(input, gradOutput, step)
-
-    def backward(self, input, gradOutput, scale=1.0):
-        self.gradInput = self._backward(input, gradOutput, lambda m, x, g: m.backward(x, g, scale))
-        return self.gradInput
 
 
 def _lstm_stack(n_in, hidden, layers):
@@ -108,7 +95,7 @@ class LSTMEncoder(_Wired):
             self.output += [h[-1], m.finalCell]
         return self.output
 
-    def _backward(self, input, gradOutput, step):
+    def _backward_pass(self, input, gradOutput, step):
         check_table(self, gradOutput, 2 * len(self.lstms), "gradOutput")
         g = None
         for l in range(len(self.lstms) - 1, -1, -1):
@@ -171,7 +158,7 @@ class LSTMDecoder(_Wired):
             prev = y[t:t + 1]
         return y
 
-    def _backward(self, input, gradOutput, step):
+    def _backward_pass(self, input, gradOutput, step):
         T = gradOutput.shape[0]
         top = self.lstms[-1].output
         g = unfold_time(step(self.readout, fold_time(top), fold_time(gradOutput)), T)
@@ -263,7 +250,7 @@ class LSTMEncoderDecoder(VideoPredictor, _Wired):
         self.output = outputs if len(outputs) > 1 else outputs[0]
         return self.output
 
-    def _backward(self, input, gradOutput, step):
+    def _backward_pass(self, input, gradOutput, step):
         grads = gradOutput if len(self.decoders) > 1 else [gradOutput]
         check_table(self, grads, len(self.decoders), "gradOutput")
         flat = self._flat(input)

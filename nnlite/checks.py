@@ -185,3 +185,9 @@ def check_same_device(module, a, b, what_a="input", what_b="target"):
 
 #: ``ndims`` for ``check_array`` where any rank will do (NumPy allows up to 64 axes)
 ANY_RANK = range(65)
+
+
+def check_nonempty_batch(who, batch, input):
+    """A batch of B = 0 is an error naming ``who`` (for modules whose result needs one item)."""
+    if batch.shape[0] == 0:
+        raise ValueError(f"{_who(who)}: the input batch is empty (B = 0, shape {tuple(input.shape)})")

@@ -1,7 +1,8 @@
 """2-D convolution layer (Torch's SpatialConvolution, computed as SpatialConvolutionMM)."""
 from . import init
 from .backend import new_parameter
-from .checks import check_int, check_matches_params, check_shape, check_spatial, check_window_fits
+from .checks import (check_int, check_matches_params, check_nonempty_batch, check_shape, check_spatial,
+                     check_window_fits)
 from .conv_ops import conv2d, conv2d_acc_grad_params, conv2d_backward, conv2d_grad_input, out_size
 from .module import Module
 
@@ -57,9 +58,7 @@ class SpatialConvolution(Module):
 
     def _check(self, input):
         x4 = check_spatial(self, input, self.nInputPlane)
-        if x4.shape[0] == 0:
-            raise ValueError(f"{self.typename()}: the input batch is empty (B = 0, shape "
-                             f"{tuple(input.shape)})")
+        check_nonempty_batch(self, x4, input)
         check_window_fits(self, x4, self.kH, self.kW, self.padH, self.padW)
         check_matches_params(self, input, self.weight)
         return x4

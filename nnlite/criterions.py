@@ -86,6 +86,9 @@ class Criterion:
         check_array(self, target, _ANY_RANK, what="target")
         check_same_device(self, input, target)
         check_same_shape(self, input, target, "input", "target")
+        if input.size == 0 and getattr(self, "sizeAverage", False):
+            raise ValueError(f"{self.typename()}: the input is empty (shape {tuple(input.shape)}): "
+                             f"the mean of a loss over no elements is undefined")
 
 
 class MSECriterion(Criterion):

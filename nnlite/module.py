@@ -193,27 +193,19 @@ class Module:
         to another through a transpose) cannot stay tied in one flat vector: that is
         a ``ValueError``.
         """
-        slots = list(self._param_slots())
         who = f"{self.typename()}.getParameters"
+        slots = list(self._param_slots())
         if not slots:
             raise ValueError(f"{who}: the module has no parameters")
         first = getattr(slots[0][0], slots[0][1])
         xp = get_xp(*[getattr(m, p) for m, p, _ in slots])
-        distinct = {}  # data_key -> (array, gradient, where), in the order met
-        for m, p, g in slots:
+        for m, p, _ in slots:
             a = getattr(m, p)
             if a.dtype != first.dtype:
                 raise TypeError(f"{who}: parameters of mixed dtypes ({first.dtype} and {a.dtype}); "
                                 f"call .float() or .double() first")
-            distinct.setdefault(data_key(a), (a, getattr(m, g), f"{m.typename()}.{p}"))
+        distinct = self._distinct_parameters(who, "one flat vector cannot keep them tied")
         entries = list(distinct.values())
-        for i, (a, _, where) in enumerate(entries):
-            for b, _, other in entries[:i]:
-                if xp.may_share_memory(a, b):
-                    raise ValueError(f"{who}: {other} and {where} share memory in different layouts "
-                                     f"(one is a view of the other, e.g. its transpose); one flat "
-                                     f"vector cannot keep them tied. Tie parameters by sharing the "
-                                     f"same array (module.share), or untie them with a copy")
         flat = _flat_base([a for a, _, _ in entries])
         flat_grad = _flat_base([ga for _, ga, _ in entries])
         if flat is not None and flat_grad is not None:
@@ -284,6 +276,24 @@ class Module:
         return self
 
     # -------------------------------------------------------------------- types
+    def _distinct_parameters(self, who, why):
+        """``{data_key: (param, grad, where)}`` of every distinct parameter array, in the order
+        met. Two that overlap in memory in different layouts (a weight tied to another through
+        a transpose) are a ``ValueError``: flattening or converting would silently untie them."""
+        distinct = {}
+        for m, p, g in self._param_slots():
+            a = getattr(m, p)
+            distinct.setdefault(data_key(a), (a, getattr(m, g), f"{m.typename()}.{p}"))
+        entries = list(distinct.values())
+        for i, (a, _, where) in enumerate(entries):
+            for b, _, other in entries[:i]:
+                if get_xp(a, b).may_share_memory(a, b):
+                    raise ValueError(f"{who}: {other} and {where} share memory in different layouts "
+                                     f"(one is a view of the other, e.g. its transpose); {why}. Tie "
+                                     f"parameters by sharing the same array (module.share), or untie "
+                                     f"them with a copy")
+        return distinct
+
     def _map_arrays(self, fn, memo):
         """Replace every array reachable from this tree by ``fn(array)``.
 
@@ -317,8 +327,11 @@ class Module:
     def type(self, dtype=None, device=None):
         """Convert floating arrays to ``dtype`` and/or move all arrays to ``device``.
 
-        Integer arrays (index caches) keep their dtype. Shared arrays stay shared.
+        Integer arrays (index caches) keep their dtype. Shared arrays stay shared;
+        parameters tied through a view in another layout (a transpose) cannot be, and are a
+        ``ValueError`` before anything is converted.
         """
+        self._distinct_parameters(f"{self.typename()}.type", "a conversion would untie them")
         def fn(a):
             if device is not None:
                 a = backend.to_device(a, device)

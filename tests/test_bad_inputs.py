@@ -30,6 +30,8 @@ def test_an_empty_batch_gives_an_empty_result(make, x):
     (lambda: nn.ConvLSTM(2, 3, 9, 3, 3), z(2, 0, 2, 4, 4)),
     (lambda: nn.LSTM(3, 2), z(2, 0, 3)),
     (lambda: nn.LSTM(3, 2, mode="step"), z(0, 3)),
+    (lambda: nn.HuberPenalty(2), z(0, 2, 4, 4)),
+    (lambda: nn.BilinearSampler(), [z(0, 3, 4, 4), z(0, 4, 4, 2)]),
 ])
 def test_an_empty_batch_is_a_clear_error_where_the_kernels_need_one(make, x):
     m = make().double()
@@ -61,3 +63,11 @@ def test_linear_checks_its_gradoutput():
         m.accGradParameters(x, z(2, 2))
     with pytest.raises(TypeError, match="nn.Linear: gradOutput has dtype float32"):
         m.updateGradInput(x, z(4, 2).astype(numpy.float32))
+
+
+@pytest.mark.parametrize("make", [nn.MSECriterion, nn.BCECriterion, nn.AbsCriterion, nn.SmoothL1Criterion])
+def test_a_size_averaged_loss_of_an_empty_input_is_a_clear_error(make):
+    c = make()
+    with pytest.raises(ValueError, match=rf"{c.typename()}: the input is empty \(shape \(0, 3\)\)"):
+        c.forward(z(0, 3), z(0, 3))
+    assert float(make(sizeAverage=False).forward(z(0, 3), z(0, 3))) == 0.0

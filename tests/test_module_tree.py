@@ -131,3 +131,7 @@ def test_weights_tied_through_a_transpose_are_an_error_not_silently_untied():
     with pytest.raises(ValueError, match=r"nn.Linear.weight and nn.Linear.weight share memory in "
                                          r"different layouts.*transpose"):
         nn.Sequential(enc, dec).getParameters()
+    with pytest.raises(ValueError, match=r"nn.Sequential.type: .*share memory in different layouts.*"
+                                         r"a conversion would untie them"):
+        nn.Sequential(enc, dec).double()
+    assert enc.weight.dtype == numpy.float32 and dec.weight.base is enc.weight  # nothing converted

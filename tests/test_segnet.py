@@ -412,3 +412,15 @@ def test_experiment_table_turns_counts_into_table_2():
     assert rows["SegNet inside SegNet-flow (Lb, before M)"].count("| 40.0 ") == 13
     assert "above SegNet on 11 of 11 classes" in text and "labels on frame 6 of 6" in text
     assert "| 44.9 | 75.3 |" in text and "| 42.4 | 76.9 |" in text  # the paper's averages
+
+
+def test_summarize_reports_the_accuracies_from_the_counts():
+    """evaluate() divides every sum by the number of sequences; the ratios are unchanged."""
+    means = {f"{k}_{c}": 0.0 for k in ("correct", "pixels") for c in CLASS_NAMES}
+    first, second = CLASS_NAMES[0], CLASS_NAMES[1]
+    means.update({f"correct_{first}": 3.0, f"pixels_{first}": 4.0, f"correct_{second}": 1.0,
+                  f"pixels_{second}": 4.0})
+    out = models.SegNet().summarize(means)
+    assert out[f"acc_{first}"] == 0.75 and out[f"acc_{second}"] == 0.25
+    assert f"acc_{CLASS_NAMES[2]}" not in out  # never occurs
+    assert out["class_avg"] == 0.5 and out["global"] == 0.5 and out[f"pixels_{first}"] == 4.0

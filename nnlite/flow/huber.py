@@ -1,6 +1,6 @@
 """The smoothness penalty H of the paper (section 3.2.2, equation (2)) on a flow map."""
 from ..backend import get_xp
-from ..checks import check_int, check_shape, check_spatial
+from ..checks import check_int, check_nonempty_batch, check_shape, check_spatial
 from ..module import Module
 
 
@@ -81,7 +81,7 @@ class HuberPenalty(Module):
         self.loss = None
 
     def _check(self, input):
-        check_spatial(self, input, channels=self.transf, what="input")
+        check_nonempty_batch(self, check_spatial(self, input, channels=self.transf, what="input"), input)
 
     def _multiplier(self, input):
         return self.weight / input.size if self.sizeAverage else self.weight

@@ -1,6 +1,7 @@
 """The image sampler S of the paper (section 3.2.3): bilinear sampling at a grid of points."""
 from ..backend import get_xp
-from ..checks import check_array, check_same_kind, check_shape, check_size, check_table
+from ..checks import (check_array, check_nonempty_batch, check_same_kind, check_shape, check_size,
+                      check_table)
 from ..module import Module
 
 # the four neighbours (dy, dx) of a sampling point, relative to the pixel above-left of it
@@ -99,6 +100,8 @@ class BilinearSampler(Module):
                              f"((B, C, H, W) and (B, h, w, 2)) or both not, got shapes "
                              f"{tuple(images.shape)} and {tuple(grid.shape)}")
         check_same_kind(self, images, grid, "images", "grid")
+        if images.ndim == 4:
+            check_nonempty_batch(self, images, images)
         if images.ndim == 3:
             return images[None], grid[None], False
         check_size(self, grid.shape[0], images.shape[0],
