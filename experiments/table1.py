@@ -68,6 +68,8 @@ def experiment_parser(doc, name, order, seeds):
     p.add_argument("--models", nargs="+", default=order, choices=order)
     p.add_argument("--seeds", nargs="+", type=int, default=seeds,
                    help="one run per seed; the table gives the mean and the spread")
+    p.add_argument("--model-seeds", nargs="+", default=[], metavar="MODEL=S,S",
+                   help="other seeds for some models, e.g. ae-fclstm=0 (default: --seeds)")
     p.add_argument("--full", action="store_true", help="the paper's configuration (see above)")
     p.add_argument("--epochs", type=float, default=FULL_EPOCHS,
                    help="with --full and no --iterations: training length in epochs")
@@ -93,6 +95,15 @@ def experiment_parser(doc, name, order, seeds):
     p.add_argument("--eval-batch-size", type=int, default=20, help="sequences per evaluation batch")
     p.add_argument("--eval-batches", type=int, help="evaluate on this many test batches only")
     return p
+
+
+def seeds_of(args, name):
+    """The seeds of model ``name``: its ``--model-seeds`` entry, else ``--seeds``."""
+    for entry in args.model_seeds:
+        model, _, seeds = entry.partition("=")
+        if model == name:
+            return [int(x) for x in seeds.split(",")]
+    return args.seeds
 
 
 def resolve(args, full, reduced):
@@ -170,8 +181,7 @@ def mean_spread(values):
 
 
 def markdown(results, args, command):
-    seeds = [str(s) for s in args.seeds]
-    runs = {name: [results[name][s] for s in seeds] for name in args.models}
+    runs = {name: [results[name][str(s)] for s in seeds_of(args, name)] for name in args.models}
     first = runs[args.models[0]]
     frames = "binary (digits thresholded at 0.5)" if args.binarize else "grey"
     floor = ("the BCE floor is 0 (binary targets have no entropy)" if args.binarize else
@@ -187,7 +197,7 @@ def markdown(results, args, command):
         f"of {args.seq_len} frames from {args.n_train} training sequences, learning rate {args.lr} "
         f"(x{args.lr_decay} every {args.lr_decay_every} epochs), clip {args.clip}, BCE loss, "
         f"{frames} frames of {'MNIST digits from ' + args.digits if args.digits else 'the embedded digits'}; "
-        f"seeds {', '.join(seeds)}. Test error on {first[0]['sequences']} test sequences per seed: the "
+        f"seeds {seed_list(args)}. Test error on {first[0]['sequences']} test sequences per seed: the "
         f"next frame after 10 inputs; {floor}. Values are the mean ± the standard deviation "
         f"over the seeds.",
         "",
@@ -215,11 +225,17 @@ def markdown(results, args, command):
     lines += ["", "Per seed:", "", "| model | seed | step | BCE | sq. error | copy BCE | EPE |",
               "|---|---:|---:|---:|---:|---:|---:|"]
     for name in args.models:
-        for s, x in zip(seeds, runs[name]):
+        for s, x in zip(seeds_of(args, name), runs[name]):
             epe = f"{x['epe']:.4f}" if "epe" in x else "-"
             lines.append(f"| {name} | {s} | {x['step']} | {x['bce']:.4f} | {x['sqerr']:.4f} "
                          f"| {x['copy_bce']:.4f} | {epe} |")
     return "\n".join(lines) + "\n"
+
+
+def seed_list(args):
+    """The seeds of the table in words: ``0, 1`` (and the models with other seeds)."""
+    other = [f"{e.partition('=')[0]}: {e.partition('=')[2]}" for e in args.model_seeds]
+    return ", ".join(map(str, args.seeds)) + (f" ({'; '.join(other)})" if other else "")
 
 
 def write_json(path, obj):
@@ -237,7 +253,7 @@ def run_table(args, markdown, command, run=run_one, picture_prefix=""):
         with open(results_path) as f:
             results = json.load(f)
     for name in args.models:
-        for seed in args.seeds:
+        for seed in seeds_of(args, name):
             runs = results.setdefault(name, {})
             runs[str(seed)] = run(name, seed, args, runs.get(str(seed)))
             write_json(results_path, results)
@@ -248,7 +264,7 @@ def run_table(args, markdown, command, run=run_one, picture_prefix=""):
     pictures = os.path.join(os.path.dirname(os.path.abspath(args.table)), "pictures")
     os.makedirs(pictures, exist_ok=True)
     for name in args.models:
-        picture = results[name][str(args.seeds[0])].get("picture")
+        picture = results[name][str(seeds_of(args, name)[0])].get("picture")
         if picture and os.path.exists(picture):
             shutil.copy(picture, os.path.join(pictures, f"{picture_prefix}{name}.png"))
     print(text)

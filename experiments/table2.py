@@ -95,8 +95,7 @@ def ordering(runs):
 
 
 def markdown(results, args, command):
-    seeds = [str(s) for s in args.seeds]
-    runs = {name: [results[name][s] for s in seeds] for name in args.models}
+    runs = {name: [results[name][str(s)] for s in table1.seeds_of(args, name)] for name in args.models}
     frames = "binary (digits thresholded at 0.5)" if args.binarize else "grey"
     which = "the paper's sizes" if args.full else "a reduced configuration"
     n_test = runs[args.models[0]][0]["sequences"]
@@ -112,7 +111,7 @@ def markdown(results, args, command):
         f"learning rate {args.lr} (x{args.lr_decay} every {args.lr_decay_every} epochs), clip "
         f"{args.clip}, cross-entropy loss (summed over both decoders for the composites), {frames} "
         f"frames of {'MNIST digits from ' + args.digits if args.digits else 'the embedded digits'}; "
-        f"seeds {', '.join(seeds)}. Test metric on {n_test} test sequences per seed: the "
+        f"seeds {table1.seed_list(args)}. Test metric on {n_test} test sequences per seed: the "
         f"cross-entropy of the 10 predicted frames, summed over pixels and frames, per sequence "
         f"(the paper's Table 2; conditional decoders run free on their own predictions).",
         "",
@@ -130,7 +129,7 @@ def markdown(results, args, command):
     lines += ["", "Per seed:", "", "| model | seed | step | cross-entropy | per-pixel BCE |",
               "|---|---:|---:|---:|---:|"]
     for name in args.models:
-        for s, x in zip(seeds, runs[name]):
+        for s, x in zip(table1.seeds_of(args, name), runs[name]):
             lines.append(f"| {name} | {s} | {x['step']} | {x['xent']:.1f} | {x['bce']:.4f} |")
     return "\n".join(lines) + "\n"
 
