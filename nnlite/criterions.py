@@ -51,6 +51,11 @@ class Criterion:
 
     # arrays held by a criterion (class weights) convert exactly as a module's do
     _map_arrays = Module._map_arrays
+
+    def _distinct_parameters(self, who, why):
+        """A criterion holds no parameters (``Module.type`` checks a module's for ties)."""
+        return {}
+
     type = Module.type
     float = Module.float
     double = Module.double
@@ -87,8 +92,8 @@ class Criterion:
         check_same_device(self, input, target)
         check_same_shape(self, input, target, "input", "target")
         if input.size == 0 and getattr(self, "sizeAverage", False):
-            raise ValueError(f"{self.typename()}: the input is empty (shape {tuple(input.shape)}): "
-                             f"the mean of a loss over no elements is undefined")
+            raise ValueError(f"{self.typename()}: input of shape {tuple(input.shape)} is empty; "
+                             f"its average is undefined (sizeAverage=False sums to 0)")
 
 
 class MSECriterion(Criterion):
@@ -378,10 +383,7 @@ class _PointwiseCriterion(Criterion):
         self.sizeAverage = sizeAverage
 
     def _n(self, input):
-        if self.sizeAverage and input.size == 0:
-            raise ValueError(f"{self.typename()}: input of shape {tuple(input.shape)} is empty; "
-                             f"its average is undefined (sizeAverage=False sums to 0)")
-        return input.size if self.sizeAverage else 1
+        return input.size if self.sizeAverage else 1  # an empty input: _check_pair's error
 
     def updateOutput(self, input, target):
         self._check_pair(input, target)
