@@ -7,6 +7,16 @@ from .conv_ops import conv2d, conv2d_acc_grad_params, conv2d_backward, conv2d_gr
 from .module import Module
 
 
+def set_geometry(module, nInputPlane, nOutputPlane, kW, kH, dW, dH, padW, padH):
+    """Check and set a convolution's planes, kernel, stride and padding (Torch's names)."""
+    module.nInputPlane = check_int(module, nInputPlane, "nInputPlane")
+    module.nOutputPlane = check_int(module, nOutputPlane, "nOutputPlane")
+    module.kW, module.kH = check_int(module, kW, "kW"), check_int(module, kH, "kH")
+    module.dW, module.dH = check_int(module, dW, "dW"), check_int(module, dH, "dH")
+    module.padW = check_int(module, padW, "padW", minimum=0)
+    module.padH = check_int(module, padH, "padH", minimum=0)
+
+
 class SpatialConvolution(Module):
     """``SpatialConvolution(nInputPlane, nOutputPlane, kW, kH, dW=1, dH=1, padW=0, padH=padW)``.
 
@@ -33,12 +43,7 @@ class SpatialConvolution(Module):
 
     def __init__(self, nInputPlane, nOutputPlane, kW, kH, dW=1, dH=1, padW=0, padH=None):
         super().__init__()
-        self.nInputPlane = check_int(self, nInputPlane, "nInputPlane")
-        self.nOutputPlane = check_int(self, nOutputPlane, "nOutputPlane")
-        self.kW, self.kH = check_int(self, kW, "kW"), check_int(self, kH, "kH")
-        self.dW, self.dH = check_int(self, dW, "dW"), check_int(self, dH, "dH")
-        self.padW = check_int(self, padW, "padW", minimum=0)
-        self.padH = self.padW if padH is None else check_int(self, padH, "padH", minimum=0)
+        set_geometry(self, nInputPlane, nOutputPlane, kW, kH, dW, dH, padW, padW if padH is None else padH)
         shape = (self.nOutputPlane, self.nInputPlane, self.kH, self.kW)
         self.weight, self.gradWeight = new_parameter(*shape), new_parameter(*shape)
         self.bias, self.gradBias = new_parameter(self.nOutputPlane), new_parameter(self.nOutputPlane)

@@ -2,7 +2,7 @@
 from . import init
 from .backend import get_xp, new_parameter
 from .checks import check_array, check_int, check_matches_params, check_shape, check_spatial, check_table
-from .conv import SpatialConvolution
+from .conv import SpatialConvolution, set_geometry
 from .conv_ops import conv2d, conv2d_acc_grad_params, conv2d_grad_input
 from .module import Module
 
@@ -39,12 +39,7 @@ class SpatialFullConvolution(Module):
 
     def __init__(self, nInputPlane, nOutputPlane, kW, kH, dW=1, dH=1, padW=0, padH=0, adjW=0, adjH=0):
         super().__init__()
-        self.nInputPlane = check_int(self, nInputPlane, "nInputPlane")
-        self.nOutputPlane = check_int(self, nOutputPlane, "nOutputPlane")
-        self.kW, self.kH = check_int(self, kW, "kW"), check_int(self, kH, "kH")
-        self.dW, self.dH = check_int(self, dW, "dW"), check_int(self, dH, "dH")
-        self.padW = check_int(self, padW, "padW", minimum=0)
-        self.padH = check_int(self, padH, "padH", minimum=0)
+        set_geometry(self, nInputPlane, nOutputPlane, kW, kH, dW, dH, padW, padH)
         self.adjW = check_int(self, adjW, "adjW", minimum=0)
         self.adjH = check_int(self, adjH, "adjH", minimum=0)
         if self.adjW >= self.dW or self.adjH >= self.dH:
