@@ -17,6 +17,16 @@ def set_geometry(module, nInputPlane, nOutputPlane, kW, kH, dW, dH, padW, padH):
     module.padH = check_int(module, padH, "padH", minimum=0)
 
 
+def geometry_repr(m):
+    """Torch's ``(nIn -> nOut, kWxkH[, dW,dH][, padW,padH]``, without the closing bracket."""
+    s = f"({m.nInputPlane} -> {m.nOutputPlane}, {m.kW}x{m.kH}"
+    if (m.dW, m.dH, m.padW, m.padH) != (1, 1, 0, 0):
+        s += f", {m.dW},{m.dH}"
+    if m.padW or m.padH:
+        s += f", {m.padW},{m.padH}"
+    return s
+
+
 class SpatialConvolution(Module):
     """``SpatialConvolution(nInputPlane, nOutputPlane, kW, kH, dW=1, dH=1, padW=0, padH=padW)``.
 
@@ -104,9 +114,4 @@ class SpatialConvolution(Module):
         return self.gradInput
 
     def extra_repr(self):
-        s = f"({self.nInputPlane} -> {self.nOutputPlane}, {self.kW}x{self.kH}"
-        if (self.dW, self.dH, self.padW, self.padH) != (1, 1, 0, 0):
-            s += f", {self.dW},{self.dH}"
-        if self.padW or self.padH:
-            s += f", {self.padW},{self.padH}"
-        return s + (")" if self.bias is not None else ") without bias")
+        return geometry_repr(self) + (")" if self.bias is not None else ") without bias")

@@ -2,7 +2,7 @@
 from . import init
 from .backend import get_xp, new_parameter
 from .checks import check_array, check_int, check_matches_params, check_shape, check_spatial, check_table
-from .conv import SpatialConvolution, set_geometry
+from .conv import SpatialConvolution, geometry_repr, set_geometry
 from .conv_ops import conv2d, conv2d_acc_grad_params, conv2d_grad_input
 from .module import Module
 
@@ -113,11 +113,7 @@ class SpatialFullConvolution(Module):
             self.gradBias += scale * gy.sum(axis=(0, 2, 3))
 
     def extra_repr(self):
-        s = f"({self.nInputPlane} -> {self.nOutputPlane}, {self.kW}x{self.kH}"
-        if (self.dW, self.dH, self.padW, self.padH) != (1, 1, 0, 0):
-            s += f", {self.dW},{self.dH}"
-        if self.padW or self.padH:
-            s += f", {self.padW},{self.padH}"
+        s = geometry_repr(self)
         if self.adjW or self.adjH:
             s += f", {self.adjW},{self.adjH}"
         return s + (")" if self.bias is not None else ") without bias")
