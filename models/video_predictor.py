@@ -117,12 +117,9 @@ class VideoPredictor:
                 ("prediction", [pred])]
 
 
-def per_pixel_bce(pred, target, eps=1e-12):
+def per_pixel_bce(pred, target):
     """Mean per-pixel binary cross-entropy of each sequence of a (B, ...) batch: (B,).
 
-    The same formula as ``BCECriterion`` (eps = 1e-12), kept per sequence.
+    ``BCECriterion``'s formula (its ``log_likelihood``), averaged per sequence.
     """
-    xp = nn.get_xp(pred)
-    axes = tuple(range(1, pred.ndim))
-    ll = target * xp.log(pred + eps) + (1 - target) * xp.log(1 - pred + eps)
-    return -ll.mean(axis=axes)
+    return -nn.BCECriterion.log_likelihood(pred, target).mean(axis=tuple(range(1, pred.ndim)))

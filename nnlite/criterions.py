@@ -146,6 +146,13 @@ class BCECriterion(Criterion):
         self.weights = _weights_array(weights)
         self.sizeAverage = sizeAverage
 
+    @classmethod
+    def log_likelihood(cls, input, target):
+        """The element-wise ``t log(x + eps) + (1 - t) log(1 - x + eps)``, unchecked and unreduced
+        (for metrics that reduce it their own way, e.g. per sequence)."""
+        xp = get_xp(input)
+        return target * xp.log(input + cls.eps) + (1 - target) * xp.log(1 - input + cls.eps)
+
     def _out_of_range(self, input):
         """A 0-d device flag: is any input outside [0, 1]?"""
         return get_xp(input).any((input < 0) | (input > 1))
@@ -172,9 +179,7 @@ class BCECriterion(Criterion):
     def updateOutput(self, input, target):
         self._check(input, target)
         xp = get_xp(input)
-        eps = self.eps
-        terms = target * xp.log(input + eps) + (1 - target) * xp.log(1 - input + eps)
-        loss = -(terms * self._scale(input)).sum()
+        loss = -(self.log_likelihood(input, target) * self._scale(input)).sum()
         if is_cupy(input):  # the range check, without a sync (see the class docstring)
             loss = xp.where(self._out_of_range(input), xp.nan, loss)
         self.output = xp.asarray(loss)
