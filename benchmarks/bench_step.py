@@ -1,4 +1,4 @@
-"""Time one full training step of a Table 1 model: forward over the sequence, BCE loss
+"""Time one full training step of a Table 1 model (or of ``lstm-composite``): forward over the sequence, BCE loss
 (+ the Huber flow term), backward through time, gradient clipping, RMSprop update.
 
     python benchmarks/bench_step.py --model ae-convlstm-flow --batch 16 --seq 10 --vs-torch
@@ -47,7 +47,9 @@ TABLE1 = sorted(models.PAPER_TABLE1)
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="ae-convlstm-flow", choices=TABLE1 + ["all"])
+    p.add_argument("--model", default="ae-convlstm-flow", choices=TABLE1 + ["all", "lstm-composite"],
+                   help="a Table 1 model, all four, or Srivastava et al.'s composite model at the "
+                        "paper's size (2 layers of 2048 units; give --seq 19: 10 frames read, 10 predicted)")
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "stand-in"])
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seq", type=int, default=10, help="input frames per sequence")

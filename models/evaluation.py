@@ -24,7 +24,7 @@ def evaluate(model, batches, total=None, progress=True):
     model.evaluate()
     sums = {}
     bar = tqdm(batches, total=total, desc="evaluating", unit="batch", file=sys.stderr,
-               disable=not progress, leave=False)
+               disable=not (progress and sys.stderr.isatty()), leave=False)
     for batch in bar:
         for k, v in model.evaluate_batch(batch).items():
             sums[k] = v if k not in sums else sums[k] + v

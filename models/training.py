@@ -36,7 +36,8 @@ class Trainer:
 
     def __init__(self, model, loss="bce", lr=1e-4, clip=50.0, decay=0.9, decay_every=5,
                  last_frame_only=False):
-        self.model = model
+        # nothing needs the gradient of the frames: the model's first layers skip it
+        self.model = model.noGradInput()
         self.criterion = model.make_criterion(loss)
         self.params, self.grads = model.getParameters()
         self.optimizer = nn.optim.RMSprop({"learningRate": lr})

@@ -116,9 +116,21 @@ class Sequential(OnePassContainer):
         self.output = x
         return x
 
+    def noGradInput(self):
+        """``Module.noGradInput`` for the chain and its leading children, up to and including
+        the first with parameters: the gradInputs of those would only reach the chain's."""
+        super().noGradInput()
+        for m in self.modules:
+            m.noGradInput()
+            if m.parameters()[0]:
+                break
+        return self
+
     def _backward_pass(self, input, gradOutput, step):
         g = gradOutput
         for i in range(len(self.modules) - 1, -1, -1):
+            if g is None:  # child i + 1 skipped its gradInput (noGradInput): no parameters before it
+                break
             m = self.modules[i]
             x = self.modules[i - 1].output if i > 0 else input
             g = child_call(self, i, m, step, m, x, g)

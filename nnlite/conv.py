@@ -109,8 +109,8 @@ class SpatialConvolution(Module):
         same numbers, but gradOutput is laid out for the GEMMs once instead of twice."""
         x4, gy = self._check_grad(input, gradOutput)
         gx = conv2d_backward(gy, self.weight, x4.shape, x4, self.gradWeight, self.gradBias, scale,
-                             **self._geometry())
-        self.gradInput = gx.reshape(input.shape)
+                             need_input=self.gradInputNeeded, **self._geometry())
+        self.gradInput = None if gx is None else gx.reshape(input.shape)
         return self.gradInput
 
     def extra_repr(self):

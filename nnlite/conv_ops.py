@@ -5,7 +5,8 @@ Notation: input x (B, C, H, W), weight W (F, C, kH, kW), stride (dH, dW), zero
 padding (padH, padW), xpad the padded input (B, C, Hp, Wp), output y (B, F, Ho, Wo)
 with ``Ho = (Hp - kH) // dH + 1``; ``L = B Ho Wo``.
 
-Two exact ways to lay the work out as GEMMs; ``conv2d`` picks per layer:
+Three exact ways to lay the work out as GEMMs; ``conv2d`` and ``conv2d_backward`` pick
+per layer from its shape:
 
 **Input side (im2col)**, the general path. Columns in channel-major layout,
 ``cols[(c, i, j), (b, p, q)] = xpad[b, c, p dH + i, q dW + j]`` (K = C kH kW rows,
@@ -16,32 +17,47 @@ L columns), so every product is one GEMM with no transposed copies:
                    pixels it was read from (overlapping windows read a pixel several times)
 * weight gradient  ``gW2 += gy @ cols^T``;  ``gbias += sum over L of gy``
 
-**Output side (shift-add)**, for stride 1 and fewer output than input planes
+**Output side (shift-add) forward**, for stride 1 and fewer output than input planes
 (F < C: the paper's 64 -> 2 15x15 flow regressor, the 16 -> 1 decoder). The
-im2col buffer would have C kH kW rows; this path's buffers have F kH kW. It
+im2col buffer would have C kH kW rows; this path's buffer has F kH kW. It
 multiplies the unpadded input, so it does exactly the counted work (padding only
 decides which shifted terms exist). With xc = x as (C, B H W) and
-Wr[(f, i, j), c] = W[f, c, i, j]:
+Wr[(f, i, j), c] = W[f, c, i, j]: ``Z = Wr @ xc``, then
+``y[f, b, p, q] = sum_{i, j} Z[(f, i, j), (b, p + i - padH, q + j - padW)]`` over the
+(i, j) whose source pixel lies inside the frame.
 
-* forward          ``Z = Wr @ xc``, then ``y[f, b, p, q] = sum_{i, j} Z[(f, i, j), (b, p + i - padH, q + j - padW)]``
-                   over the (i, j) whose source pixel lies inside the frame
-* both gradients use the shifted output gradient
-                   ``G[(f, i, j), (b, u, v)] = gy[b, f, u + padH - i, v + padW - j]`` (zero where
-                   that is outside gy): ``gxc = Wr^T @ G``, ``gWr += G @ xc^T``.
+**Gradient side backward**, for stride 1, padding at most k - 1 and F <= C. At stride 1
+the input gradient is itself a correlation: of gy, zero-padded by k - 1 - pad, with the
+kernel flipped and its planes swapped,
+``dL/dx[b, c, u, v] = sum_{f, i', j'} W[f, c, kH-1-i', kW-1-j'] gypad[b, f, u + i', v + j']``.
+So the columns of the *output gradient*, ``G = im2col(gy)`` with that padding
+(F kH kW rows, B H W columns), serve both gradients, with xc as above and
+Wf[(f, i', j'), c] = W[f, c, kH-1-i', kW-1-j']:
 
-**Sums over kernel offsets** (col2im, the shift-add forward, building G) are
+* input gradient   ``gxc = Wf^T @ G``: one GEMM whose inner dimension is F kH kW, and
+                   no col2im;
+* weight gradient  ``gWf += G @ xc^T``, read back with the offsets flipped.
+
+Its buffer has F kH kW rows against the input side's C kH kW, and one copy replaces
+the input side's two passes over the columns (im2col for the weight gradient, col2im
+for the input gradient), so it is taken when F <= C: for the ConvLSTM's 64 -> 64
+input-to-gates map it cut the backward from 1.72 to 1.41 s at batch 16 x 10
+(``benchmarks/RESULTS.md``). With F > C its buffer grows by F / C and the input side is
+faster (1.12 s against 3.03 s for the 16 -> 256 map).
+
+**Sums over kernel offsets** (col2im, the shift-add forward) are
 written two ways, chosen per backend by ``offset_loops(xp)``. On NumPy, a Python
 loop over the kH kW offsets, each step a vectorised slice over batch, channels and
 pixels: a NumPy call costs about a microsecond and a slice copy runs at memory
 speed, faster than NumPy's ``add.at`` or a fancy-indexed gather. On a GPU each
 slice would be a kernel launch costing 8-15 us of host time (49 to 225 per call,
 thousands per training step), so there each sum is one scatter-add (``xp.add.at``
-into a zeroed buffer) or one gather, indexed by small broadcast index arrays
+into a zeroed buffer), indexed by small broadcast index arrays
 (``_window_index``, cached per geometry). The tests run both ways on both backends
 and compare them.
 
-**Work buffers.** Both paths build a buffer (the columns, or the partial maps Z
-and G) far larger than input or output: 205 MB per step for the paper's 64 -> 256
+**Work buffers.** Every path builds a buffer (the columns of x or of gy, or the
+partial maps Z) far larger than input or output: 205 MB per step for the paper's 64 -> 256
 7x7 hidden convolution at batch 16. The buffer comes from ``backend.scratch``, so
 it is allocated once and reused, and a batch whose buffer would exceed
 ``WORK_ELEMENTS`` is processed in chunks of frames (one GEMM per chunk, written
@@ -86,8 +102,8 @@ def _window_index(xp, C, B, kH, kW, P, Q, rows, cols):
 
 
 def _shift_planes(xp, dtype, F, B, kH, kW, padH, padW, Ho, Wo, H, W):
-    """The zeroed (F, B, ., .) planes and the index of the stride-1 output-side paths:
-    element (f, i, j, b, u, v) of Z or G meets output pixel (p, q) = (u + padH - i,
+    """The zeroed (F, B, ., .) planes and the index of the stride-1 output-side forward:
+    element (f, i, j, b, u, v) of Z meets output pixel (p, q) = (u + padH - i,
     v + padW - j), stored at (kH - 1 + p, kW - 1 + q) so that every index is >= 0;
     the output is the window [kH - 1, kH - 1 + Ho) x [kW - 1, kW - 1 + Wo)."""
     planes = xp.zeros((F, B, kH - 1 + max(Ho, H + padH), kW - 1 + max(Wo, W + padW)), dtype=dtype)
@@ -164,6 +180,26 @@ def _output_side(weight, dH, dW):
     return dH == 1 and dW == 1 and F < C
 
 
+#: None: the backward's path by shape (``_gradient_side``); "columns" or "gradient" forces
+#: one where it applies (the tests and ``benchmarks/conv_paths.py`` compare the two).
+BACKWARD_PATH = None
+
+
+def _gradient_side(F, C, kH, kW, dH, dW, padH, padW):
+    """Whether ``conv2d_backward`` takes the gradient-side path: it needs stride 1 and
+    padding at most k - 1; by default it is taken when F <= C, where its work buffer
+    (F kH kW rows) is no larger than the input side's (C kH kW rows)."""
+    if not (dH == 1 and dW == 1 and padH < kH and padW < kW):
+        return False
+    return F <= C if BACKWARD_PATH is None else BACKWARD_PATH == "gradient"
+
+
+def _flipped_weight(weight):
+    """W (F, C, kH, kW) -> Wf (F kH kW, C) with ``Wf[(f, i', j'), c] = W[f, c, kH-1-i', kW-1-j']``."""
+    F, C, kH, kW = weight.shape
+    return weight[:, :, ::-1, ::-1].transpose(0, 2, 3, 1).reshape(F * kH * kW, C)
+
+
 def _shifted_weight(weight):
     """W (F, C, kH, kW) -> Wr (F kH kW, C)."""
     F, C, kH, kW = weight.shape
@@ -185,22 +221,6 @@ def _shifts(kH, kW, padH, padW, Ho, Wo, H, W):
         for j in range(kW):
             qo, qi = _shift(j, padW, Wo, W)
             yield i, j, (po, qo), (pi, qi)
-
-
-def _shifted_grad(gy, kH, kW, padH, padW, H, W):
-    """G (F kH kW, B H W) in a scratch buffer: ``G[(f, i, j), (b, u, v)] = gy[b, f, u + padH - i, v + padW - j]``."""
-    xp = get_xp(gy)
-    B, F, Ho, Wo = gy.shape
-    gf = gy.transpose(1, 0, 2, 3)
-    if not offset_loops(xp):  # one gather from gy placed in zeroed planes
-        planes, index, inside = _shift_planes(xp, gy.dtype, F, B, kH, kW, padH, padW, Ho, Wo, H, W)
-        planes[inside] = gf
-        return planes[index].reshape(F * kH * kW, -1)
-    G = scratch(xp, F * kH * kW * B * H * W, gy.dtype).reshape(F, kH, kW, B, H, W)
-    G.fill(0)
-    for i, j, (po, qo), (pi, qi) in _shifts(kH, kW, padH, padW, Ho, Wo, H, W):
-        G[:, i, j, :, pi, qi] = gf[:, :, po, qo]
-    return G.reshape(F * kH * kW, -1)
 
 
 def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0):
@@ -242,25 +262,25 @@ def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=N
 
     Returns dL/dx (shape ``input_shape``) when ``need_input``, else None. When ``x`` is
     given, also accumulates ``gradWeight += scale * dL/dW`` and ``gradBias += scale *
-    dL/dbias``. Each chunk's gy is laid out once (channel-major, or shifted into G on the
-    output-side path) and feeds both GEMMs; the im2col columns of the weight gradient
-    and the input gradient's columns share one work buffer.
+    dL/dbias``. Each chunk's gy is laid out once (channel-major, or as its columns G on
+    the gradient-side path) and feeds both GEMMs; the im2col columns of the weight
+    gradient and the input gradient's columns share one work buffer.
     """
     xp = get_xp(gy)
     B, C, H, W = input_shape
     F, _, kH, kW = weight.shape
     gx = xp.empty(input_shape, dtype=gy.dtype) if need_input else None
     gW = 0
-    if _output_side(weight, dH, dW):
-        Wr = _shifted_weight(weight)
+    if _gradient_side(F, C, kH, kW, dH, dW, padH, padW):
+        Wf = _flipped_weight(weight)
         for b0, b1 in batch_chunks(B, F * kH * kW * H * W):
-            G = _shifted_grad(gy[b0:b1], kH, kW, padH, padW, H, W)
+            G = im2col(gy[b0:b1], kH, kW, 1, 1, kH - 1 - padH, kW - 1 - padW)
             if x is not None:
                 gW = gW + G @ to_channel_major(x[b0:b1]).T
             if need_input:
-                gx[b0:b1] = (Wr.T @ G).reshape(C, b1 - b0, H, W).transpose(1, 0, 2, 3)
-        if x is not None:
-            gradWeight += scale * gW.reshape(F, kH, kW, C).transpose(0, 3, 1, 2)
+                gx[b0:b1] = (Wf.T @ G).reshape(C, b1 - b0, H, W).transpose(1, 0, 2, 3)
+        if x is not None:  # gW[(f, i', j'), c] holds dL/dW[f, c, kH-1-i', kW-1-j']
+            gradWeight += scale * gW.reshape(F, kH, kW, C)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
     else:
         W2 = weight.reshape(F, -1)
         K, L = W2.shape[1], gy.shape[2] * gy.shape[3]

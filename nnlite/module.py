@@ -49,10 +49,27 @@ class Module:
     #: attributes that are results or caches: dropped by ``clearState`` and never saved
     _transient = ("output", "gradInput")
 
+    #: whether ``backward`` computes dL/dinput (``noGradInput`` turns it off)
+    gradInputNeeded = True
+
     def __init__(self):
         self.output = None
         self.gradInput = None
         self.train = True
+
+    def noGradInput(self):
+        """Stop ``backward`` from computing dL/dinput: Torch's idiom ``module.gradInput = nil``
+        (its layers skip ``updateGradInput`` then), which PyTorch does by itself for inputs
+        that do not require a gradient. ``backward`` then only accumulates the parameter
+        gradients and leaves ``gradInput`` None; ``updateGradInput``, called directly, still
+        computes it. For a model's first layers when nothing needs the gradient of the data
+        (``models.training.Trainer`` calls it on the model): the first convolution's input
+        gradient is a GEMM and a col2im as large as its weight gradient. ``Sequential`` and
+        ``Sequencer`` pass it on to the children whose gradInput would only reach theirs;
+        other modules that override ``backward`` may ignore it (they then compute the
+        gradient as before). Returns self."""
+        self.gradInputNeeded = False
+        return self
 
     # ------------------------------------------------------------------ compute
     def forward(self, input):
@@ -60,7 +77,12 @@ class Module:
         return self.updateOutput(input)
 
     def backward(self, input, gradOutput, scale=1.0):
-        """``updateGradInput`` then ``accGradParameters(scale)``; returns ``gradInput``."""
+        """``updateGradInput`` then ``accGradParameters(scale)``; returns ``gradInput``
+        (after ``noGradInput()``: ``accGradParameters`` alone, returning None)."""
+        if not self.gradInputNeeded:
+            self.accGradParameters(input, gradOutput, scale)
+            self.gradInput = None
+            return None
         self.updateGradInput(input, gradOutput)
         self.accGradParameters(input, gradOutput, scale)
         return self.gradInput

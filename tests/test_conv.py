@@ -196,3 +196,30 @@ def test_fused_backward_equals_the_two_torch_calls(xp, rng, g):
     fused = [host(m.backward(x, gy, 0.5)), host(m.gradWeight), host(m.gradBias)]
     for a, b in zip(fused, [gx] + separate):
         numpy.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("g", GEOMETRIES)
+def test_backward_paths_agree(xp, rng, g, monkeypatch):
+    """The input-side (im2col + col2im) and gradient-side (columns of gy) backwards give the
+    same gradients, whichever the auto rule would pick; the gradient side passes the
+    Jacobian test where it applies (stride 1), F > C included."""
+    m = on(xp, nn.SpatialConvolution(*g["args"]))
+    x = rand(xp, rng, *g["shape"])
+    gy = rand(xp, rng, *m.forward(x).shape)
+    results = {}
+    for path in ("columns", "gradient"):
+        monkeypatch.setattr(nn.conv_ops, "BACKWARD_PATH", path)
+        m.zeroGradParameters()
+        m.forward(x)
+        results[path] = [host(a) for a in (m.backward(x, gy), m.gradWeight, m.gradBias)]
+    for a, b in zip(results["columns"], results["gradient"]):
+        numpy.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert_jacobian(m, x)
+
+
+def test_backward_path_rule():
+    side = nn.conv_ops._gradient_side
+    assert side(64, 64, 7, 7, 1, 1, 3, 3) and side(16, 64, 7, 7, 1, 1, 3, 3)   # F <= C
+    assert not side(256, 64, 7, 7, 1, 1, 3, 3)                                  # F > C: input side
+    assert not side(16, 64, 7, 7, 2, 2, 3, 3)                                   # stride 2
+    assert not side(16, 64, 3, 3, 1, 1, 3, 3)                                   # pad > k - 1

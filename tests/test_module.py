@@ -117,3 +117,37 @@ def test_rng_state_round_trip_repeats_the_initialisation():
     nn.Linear(4, 4)  # moves the generator on
     nn.setRNGState(state)
     numpy.testing.assert_array_equal(nn.Linear(4, 4).weight, first)
+
+
+def _conv_chain():
+    nn.manualSeed(3)
+    return nn.Sequential(nn.Identity(), nn.SpatialConvolution(2, 3, 3, 3, 1, 1, 1), nn.Tanh(),
+                         nn.SpatialConvolution(3, 2, 3, 3, 1, 1, 1))
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_no_grad_input_skips_only_the_input_gradient(xp, rng, wrap):
+    """``noGradInput`` (Torch's ``gradInput = nil``): backward returns None and computes no
+    input gradient in the leading layers, and every parameter gradient is what a full
+    backward gives. ``Sequencer`` passes it on to its module."""
+    make = (lambda: nn.Sequencer(_conv_chain())) if wrap else _conv_chain
+    full, skip = on(xp, make()), on(xp, make().noGradInput())
+    chain = skip.module if wrap else skip
+    assert [m.gradInputNeeded for m in chain.modules] == [False, False, True, True]
+    x = rand(xp, rng, *((2, 3, 2, 4, 4) if wrap else (3, 2, 4, 4)))
+    gy = rand(xp, rng, *full.forward(x).shape)
+    skip.forward(x)
+    assert full.backward(x, gy) is not None
+    assert skip.backward(x, gy) is None and chain.modules[1].gradInput is None
+    for a, b in zip(full.parameters()[1], skip.parameters()[1]):
+        numpy.testing.assert_allclose(host(b), host(a), rtol=1e-12, atol=1e-12)
+    assert host(skip.updateGradInput(x, gy)).shape == x.shape  # a direct call still computes it
+
+
+def test_trainer_skips_the_frames_gradient():
+    from models import build
+    from models.training import Trainer
+    model = build("ae-conv", height=16, width=16)
+    Trainer(model)
+    conv = model.findModules("nn.SpatialConvolution")[0]
+    assert not model.gradInputNeeded and not conv[0].gradInputNeeded and conv[1].gradInputNeeded

@@ -194,6 +194,12 @@ class Sequencer(Container):
         r = child_call(self, 0, m, call, m, folded, g)
         return None if r is None else self._unfold(r, T, was_list)
 
+    def noGradInput(self):
+        """``Module.noGradInput`` for the Sequencer and its module."""
+        super().noGradInput()
+        self.module.noGradInput()
+        return self
+
     def updateGradInput(self, input, gradOutput):
         self.gradInput = self._run_backward(input, gradOutput, lambda m, x, g: m.updateGradInput(x, g))
         return self.gradInput

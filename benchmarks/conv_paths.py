@@ -1,0 +1,87 @@
+"""Time each convolution of the Table 1 models, forward and backward, on each backward path.
+
+    python benchmarks/conv_paths.py                 # both paths, every layer
+    python benchmarks/conv_paths.py --path columns  # one path
+
+For every 7x7 'same' convolution of AE-Conv and of AE-ConvLSTM's two ConvLSTMs, at
+batch 16 x 10 frames (the ConvLSTMs' input-to-gates maps run once over the 160
+frames, their hidden-to-gates maps once per step over 16), it prints the best of
+``--repeats`` times of ``conv_ops.conv2d``, of ``conv_ops.conv2d_backward`` (both
+gradients), and of the backward without the input gradient (what a model's first
+layer needs after ``noGradInput``), each with its share of the SGEMM figure measured
+at the start. ``--path`` forces ``conv_ops.BACKWARD_PATH`` (``columns``: im2col and
+col2im; ``gradient``: the columns of gy, where stride and padding allow); without it
+both are timed, then the automatic choice.
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy  # noqa: E402
+
+from nnlite import backend, conv_ops  # noqa: E402
+
+#: (label, frames, input planes, output planes, frame size)
+LAYERS = [("ae-conv 1", 16, 10, 16, 64), ("ae-conv 2", 16, 16, 64, 32), ("ae-conv 3", 16, 64, 16, 32),
+          ("ae-conv 4 (decoder)", 16, 16, 1, 64), ("convlstm 1 input", 160, 16, 256, 32),
+          ("convlstm 1 hidden (1 step)", 16, 64, 256, 32), ("convlstm 2 input", 160, 64, 64, 32),
+          ("convlstm 2 hidden (1 step)", 16, 16, 64, 32)]
+
+
+def best_ms(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * min(times)
+
+
+def time_layer(rng, B, C, F, n, k, repeats):
+    pad = k // 2
+    x = rng.random((B, C, n, n), dtype=numpy.float32)
+    w = rng.random((F, C, k, k), dtype=numpy.float32)
+    b = numpy.zeros(F, numpy.float32)
+    gy = rng.random((B, F, n, n), dtype=numpy.float32)
+    gw, gb = numpy.zeros_like(w), numpy.zeros_like(b)
+    geometry = dict(padH=pad, padW=pad)
+    return (best_ms(lambda: conv_ops.conv2d(x, w, b, **geometry), repeats),
+            best_ms(lambda: conv_ops.conv2d_backward(gy, w, x.shape, x, gw, gb, **geometry), repeats),
+            best_ms(lambda: conv_ops.conv2d_backward(gy, w, x.shape, x, gw, gb, need_input=False,
+                                                     **geometry), repeats))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--path", choices=["columns", "gradient", "auto"], action="append",
+                   help="backward path(s) to time (default: columns, gradient, auto)")
+    p.add_argument("--k", type=int, default=7)
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args(argv)
+    rng = numpy.random.default_rng(0)
+    a = rng.random((2048, 2048), dtype=numpy.float32)
+    sgemm = 2 * 2048 ** 3 / 1e9 / (best_ms(lambda: a @ a, args.repeats) / 1e3)
+    print(f"sgemm_2048_gflops {sgemm:.1f}\n")
+    print("| layer | planes | path | forward ms (% sgemm) | backward ms (% sgemm) | backward, no dL/dx, ms |")
+    print("|---|---|---|---:|---:|---:|")
+    for path in args.path or ["columns", "gradient", "auto"]:
+        conv_ops.BACKWARD_PATH = None if path == "auto" else path
+        backend.free_scratch()
+        for label, B, C, F, n in LAYERS:
+            f_ms, b_ms, bw_ms = time_layer(rng, B, C, F, n, args.k, args.repeats)
+            gflop = 2 * B * F * C * args.k ** 2 * n * n / 1e9
+            if path == "auto":
+                side = conv_ops._gradient_side(F, C, args.k, args.k, 1, 1, args.k // 2, args.k // 2)
+                shown = ("gradient" if side else "columns") + " (auto)"
+            else:
+                shown = path
+            print(f"| {label} | {C} -> {F} | {shown} | {f_ms:.1f} ({100 * gflop / f_ms * 1e3 / sgemm:.0f}%) "
+                  f"| {b_ms:.1f} ({100 * 2 * gflop / b_ms * 1e3 / sgemm:.0f}%) | {bw_ms:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
