@@ -16,12 +16,12 @@ both are timed, then the automatic choice.
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy  # noqa: E402
 
+from benchmarks.conv_parts import best_ms  # noqa: E402
 from nnlite import backend, conv_ops  # noqa: E402
 
 #: (label, frames, input planes, output planes, frame size)
@@ -29,16 +29,6 @@ LAYERS = [("ae-conv 1", 16, 10, 16, 64), ("ae-conv 2", 16, 16, 64, 32), ("ae-con
           ("ae-conv 4 (decoder)", 16, 16, 1, 64), ("convlstm 1 input", 160, 16, 256, 32),
           ("convlstm 1 hidden (1 step)", 16, 64, 256, 32), ("convlstm 2 input", 160, 64, 64, 32),
           ("convlstm 2 hidden (1 step)", 16, 16, 64, 32)]
-
-
-def best_ms(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * min(times)
 
 
 def time_layer(rng, B, C, F, n, k, repeats):
