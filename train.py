@@ -355,7 +355,8 @@ def write_pictures(model, batch, out, records):
     model.evaluate()
     model.predict(batch)
     paths.append(pictures.prediction_figure(model.picture_rows(batch), os.path.join(out, "prediction.png"),
-                                            title=f"{type(model).__name__}: validation sequence 0"))
+                                            title=f"{type(model).__name__}: validation sequence 0",
+                                            key=model.picture_key))
     paths.append(pictures.prediction_animation(model, batch, os.path.join(out, "prediction.gif")))
     paths.append(pictures.loss_curve(records, os.path.join(out, "loss.png")))
     model.training()
@@ -547,7 +548,8 @@ def run_eval(given):
     first = next(batches(splits["test"], 1, model.eval_needs, xp))
     model.predict(first)
     result["picture"] = pictures.prediction_figure(model.picture_rows(first), next_free(out, "test_prediction", "png"),
-                                                   title=f"{result['model']}: test sequence 0")
+                                                   title=f"{result['model']}: test sequence 0",
+                                                   key=model.picture_key)
     json_path = next_free(out, "eval", "json")
     write_text(json_path, json.dumps(result, indent=1) + "\n")
     table = ["| metric | value |", "|---|---:|"] + [

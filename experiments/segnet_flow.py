@@ -215,9 +215,10 @@ def figure_8(args):
     flow_rows = dict(rows["segnet-flow"])
     figure = [("input", flow_rows["input"]), ("truth", flow_rows["truth"]),
               ("SegNet", dict(rows["segnet"])["SegNet"]), ("SegNet-flow", flow_rows["SegNet-flow"]),
-              ("its Lb", flow_rows["SegNet"])]
+              ("its Lb (before M)", flow_rows["SegNet"])]
     return pictures.prediction_figure(figure, picture_path(args.table),
-                                      title="SegNet and SegNet-flow: test sequence 0 (colour = class)")
+                                      title="SegNet and SegNet-flow: test sequence 0 (colour = class)",
+                                      key=loaded["segnet"]["model"].picture_key)
 
 
 def main(argv=None):

@@ -173,11 +173,12 @@ def run_one(name, seed, args, known, model_flags=()):
     return result
 
 
-def mean_spread(values):
-    """``'mean +- standard deviation'`` over seeds (the sample deviation; just the mean for one)."""
+def mean_spread(values, digits=4):
+    """``'mean +- standard deviation'`` over seeds (the sample deviation; just the mean for one),
+    with ``digits`` decimals."""
     if len(values) == 1:
-        return f"{values[0]:.4f}"
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def markdown(results, args, command):

@@ -8,11 +8,11 @@ the 4096 pixels and the 10 frames and averaged over the test sequences (paper, 2
 scores the 10 after them (``--seq-len 20``), on binary frames (``train.py --binarize``).
 
 Reduced configuration (CPU, the defaults below: 2 layers of **256** units instead of 2048,
-**600** RMSprop steps of 16 sequences at learning rate 1e-3, 300 test sequences; one step of the
-heaviest model, lstm-composite-cond, took 1.6 s on one busy CPU core, so the four runs take
-at most about an hour; the others were not timed)::
+**3000** RMSprop steps of 16 sequences at learning rate 1e-3, 300 test sequences). The four
+runs took 745 to 1128 s each, about an hour in all, on one core of the 2-core CPU machine
+while another experiment used the other; ``results/table2_cpu.md`` is this command's table::
 
-    python -m experiments.table2 --out runs/table2 --table results/table2_cpu.md
+    python -m experiments.table2 --out runs/table2_3k --table results/table2_cpu.md
 
 The paper's sizes (``--full``: 2 layers of 2048 units, 10k training and 3k validation and
 test sequences, batch 16), for a GPU::
@@ -52,7 +52,7 @@ FULL = dict(hidden=2048, layers=2, n_train=10000, n_val=3000, n_test=3000, seq_l
             batch_size=16, lr=1e-4, lr_decay=0.9, lr_decay_every=5, clip=50.0)
 #: the reduced CPU configuration: the defaults without ``--full``
 REDUCED = dict(hidden=256, layers=2, n_train=10000, n_val=50, n_test=300, seq_len=20,
-               batch_size=16, lr=1e-3, lr_decay=0.9, lr_decay_every=5, clip=50.0, iterations=600)
+               batch_size=16, lr=1e-3, lr_decay=0.9, lr_decay_every=5, clip=50.0, iterations=3000)
 FULL_EPOCHS = 20
 
 
@@ -121,8 +121,8 @@ def markdown(results, args, command):
     ]
     for name in args.models:
         r = runs[name]
-        recon = table1.mean_spread([x["recon_xent"] for x in r]) if "recon_xent" in r[0] else "-"
-        xent, bce = (table1.mean_spread([x[k] for x in r]) for k in ("xent", "bce"))
+        recon = table1.mean_spread([x["recon_xent"] for x in r], 1) if "recon_xent" in r[0] else "-"
+        xent, bce = table1.mean_spread([x["xent"] for x in r], 1), table1.mean_spread([x["bce"] for x in r])
         lines.append(f"| {TITLES[name]} (`{name}`) | {count(name, args):,} | {models.PAPER_TABLE2[name]} "
                      f"| {xent} | {bce} | {recon} | {statistics.mean(x['train_s'] for x in r):.0f} |")
     lines += ["", "The paper's ordering against ours:", ""] + ordering(runs)

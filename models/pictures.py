@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from PIL import Image  # noqa: E402  (matplotlib depends on Pillow)
 
 import nnlite as nn  # noqa: E402
@@ -60,17 +61,20 @@ def _layout(rows):
     return out
 
 
-def prediction_figure(rows, path, title=None):
+def prediction_figure(rows, path, title=None, key=None):
     """Write labelled rows of tiles as one figure (PNG): frames in grey, flows in colour.
 
     Returns ``path``. A figure with a flow ends its flow's row with the key: the colour
-    wheel and the maximum magnitude in pixels that full saturation stands for.
+    wheel and the maximum magnitude in pixels that full saturation stands for. ``key``, a
+    list of ``(name, rgb)`` (a model's ``picture_key``: the class colours of a
+    segmentation), is drawn as a legend under the tiles.
     """
     flows = [t for _, tiles in rows for t in tiles if _is_flow(t)]
     vmax = max((float(host_xp.sqrt((f ** 2).sum(-1)).max()) for f in flows), default=0.0)
     layout = _layout(rows)
     ncols = max(len(tiles) + any(_is_flow(t) for t in tiles) for _, tiles, _ in layout)
-    fig, axes = plt.subplots(len(layout), ncols, figsize=(1.1 * ncols + 0.8, 1.3 * len(layout) + 0.4),
+    width, legend = 1.1 * ncols + 0.8, 0.5 if key else 0.0
+    fig, axes = plt.subplots(len(layout), ncols, figsize=(width, 1.3 * len(layout) + 0.4 + legend),
                              squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -93,7 +97,13 @@ def prediction_figure(rows, path, title=None):
             key.set_title(f"flow key\nmax {vmax:.2f} px", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(left=0.12, right=0.99, wspace=0.08, hspace=0.45)
+    if key:
+        handles = [Patch(facecolor=rgb, edgecolor="0.6", label=name) for name, rgb in key]
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(key), 6), fontsize=7, frameon=False)
+    # the row labels sit left of the tiles: leave room for the longest (about 0.07 inch a letter)
+    longest = max((len(label) for label, _, _ in layout if label), default=0)
+    fig.subplots_adjust(left=min(0.4, (0.15 + 0.07 * longest) / width), right=0.99, wspace=0.08,
+                        hspace=0.45, bottom=(legend + 0.1) / fig.get_figheight() if key else 0.11)
     return _save(fig, path, dpi=100)
 
 

@@ -280,6 +280,7 @@ class _Segmenter(VideoPredictor):
     """What SegNet and SegNet-flow share: labels, the training mask, the Table 2 counts, pictures."""
     train_needs = ("labels",)
     eval_needs = ("labels",)
+    picture_key = tuple(zip(CLASS_NAMES, PALETTE))
 
     def predict(self, batch):
         """The final class scores of every frame of the batch (T, B, C, H, W)."""
@@ -320,12 +321,11 @@ class _Segmenter(VideoPredictor):
         pred = self.predict(batch)[:, 0].argmax(axis=1)
         return label_colours(batch["labels"][:, 0]), label_colours(pred)
 
-    def picture_rows(self, batch, frames=4):
-        """Figure 8 for sequence 0, its last ``frames`` frames: input, ground truth and each
+    def picture_rows(self, batch):
+        """Figure 8 for sequence 0, every frame: input, ground truth and each
         prediction as class colours (RGB tiles (H, W, 3), ``PALETTE``); SegNet-flow shows the
         SegNet inside it (Lb) and its final labels (L~). Call ``predict`` first."""
-        T = batch["frames"].shape[0]
-        ts = range(max(0, T - frames), T)
+        ts = range(batch["frames"].shape[0])
         rows = [("input", [nn.to_numpy(batch["frames"][t, 0, 0]) for t in ts]),
                 ("truth", [label_colours(batch["labels"][t, 0]) for t in ts])]
         for label, scores in self._picture_scores():

@@ -103,6 +103,9 @@ class VideoPredictor:
         """
         return means
 
+    #: ``(name, rgb)`` pairs that explain the colours of ``picture_rows``' RGB tiles (None: none)
+    picture_key = None
+
     def picture_rows(self, batch):
         """Labelled rows for the pictures of the batch's first sequence after ``predict``.
 

@@ -27,7 +27,7 @@ The ``RMSprop``, ``SGD`` and ``Adam`` classes hold a config and a state, with
 import math
 import numbers
 
-from .backend import get_xp, is_array, is_cupy, to_device
+from .backend import get_xp, is_array, is_cupy, scratch, to_device
 from .checks import ANY_RANK, check_array, check_int, check_matches_params, check_same_shape
 
 
@@ -106,6 +106,10 @@ def rmsprop(opfunc, x, config=None, state=None):
         x = x - learningRate * g / (sqrt(m) + epsilon)
 
     Defaults: learningRate 1e-2, alpha 0.99, epsilon 1e-8, weightDecay 0, initialMean 0.
+
+    Every step works in place in one reused buffer (``backend.scratch``): for a model of
+    tens of millions of parameters, each fresh temporary of x's size is fresh memory from the
+    kernel, and the six of a plain expression made this update a third of AE-fcLSTM's step.
     """
     who = "optim.rmsprop"
     config = {} if config is None else config
@@ -113,9 +117,17 @@ def rmsprop(opfunc, x, config=None, state=None):
     h = _hyper(who, config, RMSPROP_DEFAULTS)
     fx, g = _evaluate(who, opfunc, x, h["weightDecay"])
     m = _state_array(who, state, "m", x, h["initialMean"])
+    xp = get_xp(x)
+    t = scratch(xp, x.size, x.dtype).reshape(x.shape)
     m *= h["alpha"]
-    m += (1 - h["alpha"]) * g * g
-    x -= h["learningRate"] * g / (get_xp(x).sqrt(m) + h["epsilon"])
+    xp.multiply(g, g, out=t)
+    t *= 1 - h["alpha"]
+    m += t
+    xp.sqrt(m, out=t)
+    t += h["epsilon"]
+    xp.divide(g, t, out=t)
+    t *= h["learningRate"]
+    x -= t
     return x, [fx]
 
 
