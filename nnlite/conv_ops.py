@@ -41,9 +41,9 @@ Wf[(f, i', j'), c] = W[f, c, kH-1-i', kW-1-j']:
 Its buffer has F kH kW rows against the input side's C kH kW, and one copy replaces
 the input side's two passes over the columns (im2col for the weight gradient, col2im
 for the input gradient), so it is taken when F <= C: for the ConvLSTM's 64 -> 64
-input-to-gates map it cut the backward from 1.72 to 1.41 s at batch 16 x 10
-(``benchmarks/RESULTS.md``). With F > C its buffer grows by F / C and the input side is
-faster (1.12 s against 3.03 s for the 16 -> 256 map).
+input-to-gates map it cut the backward from 2.01 to 1.29 s at batch 16 x 10
+(``benchmarks/RESULTS.md``, fourth round). With F > C its buffer grows by F / C and the
+input side is faster (1.20 s against 2.78 s for the 16 -> 256 map).
 
 **Sums over kernel offsets** (col2im, the shift-add forward) are
 written two ways, chosen per backend by ``offset_loops(xp)``. On NumPy, a Python
