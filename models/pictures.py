@@ -92,9 +92,9 @@ def prediction_figure(rows, path, title=None, key=None):
                 axes[r, c].imshow(tile, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             axes[r, c].set_title(name, fontsize=8)
         if any(_is_flow(t) for t in tiles):
-            key = axes[r, len(tiles)]
-            key.imshow(_wheel_key())
-            key.set_title(f"flow key\nmax {vmax:.2f} px", fontsize=7)
+            wheel = axes[r, len(tiles)]
+            wheel.imshow(_wheel_key())
+            wheel.set_title(f"flow key\nmax {vmax:.2f} px", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
     if key:

@@ -220,3 +220,19 @@ def test_flow_model_pictures_show_the_true_flow_of_the_same_frame():
     numpy.testing.assert_array_equal(rows["flow"][0], flow.transpose(1, 2, 0))
     numpy.testing.assert_array_equal(rows["true flow"][0], batch["flow"][9, 0].transpose(1, 2, 0))
     assert (rows["true flow"][0][..., 1] == -1).any()  # sequence 0 moves right by 2 frame pixels
+
+
+def test_a_figure_with_a_flow_draws_its_wheel_and_an_optional_class_key(tmp_path):
+    """A flow tile gets the colour-wheel key; ``key`` (a model's ``picture_key``) adds a
+    legend. Both can be in one figure."""
+    from PIL import Image
+
+    from models import pictures
+    from models.segnet import SegNet
+    rows = [("input", [numpy.zeros((8, 8)), numpy.ones((8, 8))]),
+            ("flow", [numpy.full((4, 4, 2), 0.5)]), ("true flow", [numpy.zeros((4, 4, 2))])]
+    plain = pictures.prediction_figure(rows, str(tmp_path / "plain.png"))
+    keyed = pictures.prediction_figure(rows, str(tmp_path / "keyed.png"), key=SegNet.picture_key)
+    assert len(SegNet.picture_key) == 11
+    with Image.open(plain) as a, Image.open(keyed) as b:
+        assert b.size[1] > a.size[1]  # the legend's row
