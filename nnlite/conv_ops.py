@@ -194,16 +194,15 @@ def _gradient_side(F, C, kH, kW, dH, dW, padH, padW):
     return F <= C if BACKWARD_PATH is None else BACKWARD_PATH == "gradient"
 
 
-def _flipped_weight(weight):
-    """W (F, C, kH, kW) -> Wf (F kH kW, C) with ``Wf[(f, i', j'), c] = W[f, c, kH-1-i', kW-1-j']``."""
-    F, C, kH, kW = weight.shape
-    return weight[:, :, ::-1, ::-1].transpose(0, 2, 3, 1).reshape(F * kH * kW, C)
-
-
 def _shifted_weight(weight):
     """W (F, C, kH, kW) -> Wr (F kH kW, C)."""
     F, C, kH, kW = weight.shape
     return weight.transpose(0, 2, 3, 1).reshape(F * kH * kW, C)
+
+
+def _flipped_weight(weight):
+    """W (F, C, kH, kW) -> Wf (F kH kW, C) with ``Wf[(f, i', j'), c] = W[f, c, kH-1-i', kW-1-j']``."""
+    return _shifted_weight(weight[:, :, ::-1, ::-1])
 
 
 def _shift(i, pad, n_out, n_in):

@@ -63,8 +63,8 @@ class _WindowPooling(Module):
         windows cover beyond the input (padding, or the overhang of ceil mode)."""
         H, W = x4.shape[-2:]
         frame = self._frame_hw(H, W, oH, oW)
-        if frame == (H, W) and not (self.padH or self.padW):
-            return x4  # the windows read only the input: no copy (a 2x2 pooling of even sizes)
+        if frame == (H, W):  # no padding, no overhang: the windows read only the input (no copy)
+            return x4
         xpad = get_xp(x4).full(x4.shape[:2] + frame, fill, dtype=x4.dtype)
         xpad[:, :, self.padH:self.padH + H, self.padW:self.padW + W] = x4
         return xpad
