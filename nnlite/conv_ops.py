@@ -63,6 +63,14 @@ it is allocated once and reused, and a batch whose buffer would exceed
 ``WORK_ELEMENTS`` is processed in chunks of frames (one GEMM per chunk, written
 straight into its columns of the output). Memory stays bounded whatever the batch,
 and every chunk's GEMM is still thousands of columns wide.
+
+**Layouts.** Every GEMM reads and writes channel-major matrices, (C, B H W), while
+modules exchange batch-major (B, C, H, W) arrays. ``conv2d`` and ``conv2d_backward``
+therefore hand back a contiguous copy by default, and with ``channel_major=True`` a
+(B, C, H, W) view of the channel-major memory instead; ``im2col`` and
+``to_channel_major`` read such views in place. The convolutional LSTMs work in that
+layout (their gates are elementwise, so any layout serves): for AE-ConvLSTM it removed
+the layout copies, 1.2 of 12.7 s per step (``benchmarks/RESULTS.md``, fifth round).
 """
 import functools
 import math
@@ -129,13 +137,21 @@ def pad2d(x, padH, padW):
 
 
 def to_channel_major(a):
-    """(B, C, H, W) -> (C, B H W): the layout in which a convolution is one GEMM."""
+    """(B, C, H, W) -> (C, B H W): the layout in which a convolution is one GEMM (a view,
+    no copy, when ``a`` is itself a view of channel-major memory: ``channel_major_view``)."""
     return a.transpose(1, 0, 2, 3).reshape(a.shape[1], -1)
 
 
-def from_channel_major(a):
-    """(C, B, H, W) -> a contiguous (B, C, H, W) array."""
-    return get_xp(a).ascontiguousarray(a.transpose(1, 0, 2, 3))
+def channel_major_view(a):
+    """(C, B, H, W) memory seen as (B, C, H, W): a view, no copy."""
+    return a.transpose(1, 0, 2, 3)
+
+
+def _batch_layout(a, channel_major):
+    """A result held as (C, B, H, W), given back as (B, C, H, W): the view itself when the
+    caller takes channel-major memory (``channel_major``), else a contiguous copy."""
+    view = channel_major_view(a)
+    return view if channel_major else get_xp(a).ascontiguousarray(view)
 
 
 def batch_chunks(B, per_item):
@@ -147,11 +163,12 @@ def batch_chunks(B, per_item):
 
 
 def im2col(x, kH, kW, dH, dW, padH, padW):
-    """(B, C, H, W) -> (C kH kW, B Ho Wo) columns in a scratch buffer: one strided view, one copy."""
+    """(B, C, H, W) -> (C kH kW, B Ho Wo) columns in a scratch buffer: one strided view, one copy.
+    ``x`` may have any strides (a channel-major view is read in place)."""
     xp = get_xp(x)
     B, C, H, W = x.shape
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
-    xpd = xp.ascontiguousarray(pad2d(x, padH, padW))
+    xpd = pad2d(x, padH, padW)
     s0, s1, s2, s3 = xpd.strides
     windows = xp.lib.stride_tricks.as_strided(
         xpd, shape=(C, kH, kW, B, Ho, Wo), strides=(s1, s2, s3, s0, s2 * dH, s3 * dW))
@@ -222,8 +239,12 @@ def _shifts(kH, kW, padH, padW, Ho, Wo, H, W):
             yield i, j, (po, qo), (pi, qi)
 
 
-def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0):
-    """y = conv(x, W) + bias for x (B, C, H, W), weight (F, C, kH, kW), bias (F,) or None."""
+def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0, channel_major=False):
+    """y = conv(x, W) + bias for x (B, C, H, W), weight (F, C, kH, kW), bias (F,) or None.
+
+    The GEMMs write y as (F, B, Ho, Wo). It is returned as a contiguous (B, F, Ho, Wo)
+    array, or, with ``channel_major``, as a (B, F, Ho, Wo) view of that memory (no copy),
+    for a caller that works in channel-major layout (the convolutional LSTMs)."""
     xp = get_xp(x)
     B, C, H, W = x.shape
     F, _, kH, kW = weight.shape
@@ -252,23 +273,26 @@ def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0):
             xp.matmul(W2, im2col(x[b0:b1], kH, kW, dH, dW, padH, padW), out=y[:, b0 * L:b1 * L])
     if bias is not None:
         y += bias.reshape(F, 1)
-    return from_channel_major(y.reshape(F, B, Ho, Wo))
+    return _batch_layout(y.reshape(F, B, Ho, Wo), channel_major)
 
 
 def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=None, scale=1.0,
-                    need_input=True, dH=1, dW=1, padH=0, padW=0):
+                    need_input=True, dH=1, dW=1, padH=0, padW=0, channel_major=False):
     """Both gradients of ``conv2d`` in one pass over the batch chunks, given gy = dL/dy.
 
     Returns dL/dx (shape ``input_shape``) when ``need_input``, else None. When ``x`` is
     given, also accumulates ``gradWeight += scale * dL/dW`` and ``gradBias += scale *
     dL/dbias``. Each chunk's gy is laid out once (channel-major, or as its columns G on
     the gradient-side path) and feeds both GEMMs; the im2col columns of the weight
-    gradient and the input gradient's columns share one work buffer.
+    gradient and the input gradient's columns share one work buffer. ``gy`` and ``x``
+    may be channel-major views: their channel-major layout is then a view, not a copy.
+    dL/dx is computed as (C, B, H, W); with ``channel_major`` it is returned as a view of
+    that memory, else as a contiguous (B, C, H, W) array.
     """
     xp = get_xp(gy)
     B, C, H, W = input_shape
     F, _, kH, kW = weight.shape
-    gx = xp.empty(input_shape, dtype=gy.dtype) if need_input else None
+    gxc = xp.empty((C, B, H, W), dtype=gy.dtype) if need_input else None
     gW = 0
     if _gradient_side(F, C, kH, kW, dH, dW, padH, padW):
         Wf = _flipped_weight(weight)
@@ -277,7 +301,7 @@ def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=N
             if x is not None:
                 gW = gW + G @ to_channel_major(x[b0:b1]).T
             if need_input:
-                gx[b0:b1] = (Wf.T @ G).reshape(C, b1 - b0, H, W).transpose(1, 0, 2, 3)
+                xp.matmul(Wf.T, G, out=gxc[:, b0:b1].reshape(C, -1))
         if x is not None:  # gW[(f, i', j'), c] holds dL/dW[f, c, kH-1-i', kW-1-j']
             gradWeight += scale * gW.reshape(F, kH, kW, C)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
     else:
@@ -289,12 +313,12 @@ def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=N
                 gW = gW + gyc @ im2col(x[b0:b1], kH, kW, dH, dW, padH, padW).T
             if need_input:
                 gcols = xp.matmul(W2.T, gyc, out=scratch(xp, K * gyc.shape[1], gy.dtype).reshape(K, -1))
-                gx[b0:b1] = col2im(gcols, b1 - b0, C, H, W, kH, kW, dH, dW, padH, padW).transpose(1, 0, 2, 3)
+                gxc[:, b0:b1] = col2im(gcols, b1 - b0, C, H, W, kH, kW, dH, dW, padH, padW)
         if x is not None:
             gradWeight += scale * gW.reshape(gradWeight.shape)
     if x is not None and gradBias is not None:
         gradBias += scale * gy.sum(axis=(0, 2, 3))
-    return gx
+    return _batch_layout(gxc, channel_major) if need_input else None
 
 
 def conv2d_grad_input(gy, weight, input_shape, dH=1, dW=1, padH=0, padW=0):

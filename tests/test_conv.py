@@ -217,6 +217,34 @@ def test_backward_paths_agree(xp, rng, g, monkeypatch):
     assert_jacobian(m, x)
 
 
+@pytest.mark.parametrize("g", GEOMETRIES)
+def test_channel_major_layout_gives_the_same_numbers(xp, rng, g):
+    """``channel_major=True`` (the ConvLSTMs' layout) returns views of (C, B, H, W) memory
+    with the same values as the contiguous default, and the convolution reads channel-major
+    views of x and gy in place."""
+    ops = nn.conv_ops
+    m = nn.SpatialConvolution(*g["args"])
+    w = xp.asarray(m.weight.astype(numpy.float64))
+    b = xp.asarray(m.bias.astype(numpy.float64))
+    geometry = dict(dH=m.dH, dW=m.dW, padH=m.padH, padW=m.padW)
+    x = rand(xp, rng, *g["shape"])
+    y = ops.conv2d(x, w, b, **geometry)
+    x_cm = ops.channel_major_view(xp.ascontiguousarray(x.transpose(1, 0, 2, 3)))
+    y_cm = ops.conv2d(x_cm, w, b, channel_major=True, **geometry)
+    assert y_cm.transpose(1, 0, 2, 3).flags.c_contiguous
+    numpy.testing.assert_allclose(host(y_cm), host(y), rtol=1e-12, atol=1e-12)
+    gy = rand(xp, rng, *y.shape)
+    gy_cm = ops.channel_major_view(xp.ascontiguousarray(gy.transpose(1, 0, 2, 3)))
+    grads = []
+    for gy_, x_, cm in ((gy, x, False), (gy_cm, x_cm, True)):
+        gw, gb = xp.zeros_like(w), xp.zeros_like(b)
+        gx = ops.conv2d_backward(gy_, w, x.shape, x_, gw, gb, channel_major=cm, **geometry)
+        assert gx.transpose(1, 0, 2, 3).flags.c_contiguous if cm else gx.flags.c_contiguous
+        grads.append([host(a) for a in (gx, gw, gb)])
+    for a, c in zip(*grads):
+        numpy.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
+
+
 def test_backward_path_rule():
     side = nn.conv_ops._gradient_side
     assert side(64, 64, 7, 7, 1, 1, 3, 3) and side(16, 64, 7, 7, 1, 1, 3, 3)   # F <= C

@@ -124,8 +124,7 @@ class AbstractLSTM(AbstractRecurrent):
         x, H, fresh = k["x"], k["h"], k["fresh"]
         xp = get_xp(x)
         p = self.weightPeephole
-        i0 = k["gates"][0][0]
-        dA_all = xp.empty((x.shape[0], i0.shape[0], 4) + i0.shape[1:], dtype=x.dtype)
+        dA_all = self._gate_gradients(xp, x.shape[0], k["gates"][0][0])
         # state gradients from a later step (step mode); None at the end of a sequence
         dh_next, dc_next = k.get("dh_in"), k.get("dc_in")
         for t in range(x.shape[0] - 1, -1, -1):
@@ -150,6 +149,12 @@ class AbstractLSTM(AbstractRecurrent):
         if need_input:
             self._write_initial_gradients(dh_next, dc_next)
         return dX
+
+    @staticmethod
+    def _gate_gradients(xp, T, i0):
+        """Room for every step's dA, (T, B, 4, out, ...) given one gate ``i0`` (B, out, ...):
+        batch-major, the layout in which the fully connected input map's backward reads it."""
+        return xp.empty((T, i0.shape[0], 4) + i0.shape[1:], dtype=i0.dtype)
 
     def _acc_peephole(self, dA, c_prev, c, scale):
         gp = self.gradWeightPeephole

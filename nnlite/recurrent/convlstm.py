@@ -12,7 +12,7 @@ def _conv_backward(x, d, weight, gradWeight, gradBias, stride, pad, need_input, 
     unless ``scale`` is None, ``gradWeight``/``gradBias += scale * ...`` (im2col recomputed)."""
     acc = scale is not None
     return conv2d_backward(d, weight, x.shape, x if acc else None, gradWeight, gradBias,
-                           scale, need_input, stride, stride, pad, pad)
+                           scale, need_input, stride, stride, pad, pad, channel_major=True)
 
 
 class ConvLSTM(AbstractLSTM):
@@ -44,6 +44,9 @@ class ConvLSTM(AbstractLSTM):
     frames (it does not depend on the recurrence), forward and backward; the
     hidden convolution is one call per step, skipped at step 0 when h0 is the
     default zero. Backward recomputes the im2col buffers rather than keeping them.
+    The pre-activations and the gate gradients stay in the channel-major layout of the
+    convolutions' GEMMs (``conv_ops``, "Layouts"): the gates are elementwise, so no
+    step copies them into batch-major order; only the output ``h_t`` is batch-major.
 
     Memory (measured with tracemalloc, NumPy, float32): forward + backward over 10
     steps of ConvLSTM(16, 64, 10, 7, 7) at batch 16 on 32x32 frames peaks at
@@ -85,7 +88,8 @@ class ConvLSTM(AbstractLSTM):
 
     def _input_conv(self, x4, weight, bias, blocks):
         """Pre-activations (B, blocks, out, Ho, Wo) of the input convolution of frames x4."""
-        y = conv2d(x4, weight, bias, self.stride, self.stride, self.kc // 2, self.kc // 2)
+        y = conv2d(x4, weight, bias, self.stride, self.stride, self.kc // 2, self.kc // 2,
+                   channel_major=True)
         return y.reshape((y.shape[0], blocks, self.outputSize) + y.shape[2:])
 
     def _input_preactivation(self, x, fresh):
@@ -94,7 +98,15 @@ class ConvLSTM(AbstractLSTM):
 
     def _hidden_preactivation(self, h):
         pm = self.km // 2
-        return conv2d(h, self.weightHidden, None, 1, 1, pm, pm)
+        return conv2d(h, self.weightHidden, None, 1, 1, pm, pm, channel_major=True)
+
+    @staticmethod
+    def _gate_gradients(xp, T, i0):
+        """(T, B, 4, out, H, W) as a view of (4, out, T, B, H, W) memory: every dA_t, and all
+        T B frames of them, is then already the (4 out, B H W) matrix its convolution's
+        backward multiplies (``conv_ops.to_channel_major`` is a view)."""
+        B, out = i0.shape[:2]
+        return xp.empty((4, out, T, B) + i0.shape[2:], dtype=i0.dtype).transpose(2, 3, 0, 1, 4, 5)
 
     @staticmethod
     def _fold_gates(dA):
