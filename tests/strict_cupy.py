@@ -767,7 +767,7 @@ def copyto(dst, src, casting="same_kind", where=None):
 
 for _name in ["zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "where",
               "clip", "concatenate", "stack", "pad", "take_along_axis", "sum", "any", "all", "max",
-              "min", "mean", "isfinite"]:
+              "min", "mean", "isfinite", "repeat"]:
     if _name in _API and _name not in globals():
         globals()[_name] = _function(_name)
 for _name in ["moveaxis", "broadcast_to", "split", "reshape", "transpose", "swapaxes", "squeeze",
