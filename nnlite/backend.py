@@ -15,6 +15,8 @@ set with ``use_cupy(module)``. Everything here (``get_xp``, ``to_device``,
 ``to_numpy``, ``gpu_available``...) reads that one name, so the rest of the library
 never asks which it is.
 """
+import ctypes
+import functools
 import importlib
 import json
 import os
@@ -198,3 +200,30 @@ def scratch(xp, n, dtype):
 def free_scratch():
     """Drop this thread's ``scratch`` buffers."""
     _scratch.__dict__.pop("arrays", None)
+
+
+#: glibc's ``mallopt`` parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+
+@functools.lru_cache(maxsize=None)
+def keep_freed_host_memory(keep_bytes=1 << 30):
+    """Have the C allocator keep freed host memory for reuse rather than give it back to
+    the kernel; returns whether it took effect (False where the C library is not glibc).
+
+    Why: NumPy takes every array from ``malloc``. glibc serves blocks of 32 MiB and more
+    with ``mmap`` and unmaps them when freed, so the large arrays a training step creates
+    and drops every step (AE-ConvLSTM's input-to-gates maps over all frames and their
+    gradients, 170 MB each) come back as fresh pages, which the kernel zeroes on first
+    touch: 14,000 page faults and 0.86 s of system time in a 12.7 s step
+    (``benchmarks/RESULTS.md``, fifth round). With mmap off (``M_MMAP_MAX = 0``) large
+    blocks come from the heap, and with ``M_TRIM_THRESHOLD = keep_bytes`` up to that
+    much freed memory stays there for the next step. The process's memory high-water
+    mark is unchanged; what is kept is not returned to the system until exit. Called
+    once per process by the ``Trainer``; a later call is a no-op.
+    """
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, int(keep_bytes)))

@@ -301,3 +301,37 @@ def test_only_nnlite_is_installed_as_a_package():
     cfg.read(os.path.join(ROOT, "setup.cfg"))
     include = cfg["options.packages.find"]["include"].split()
     assert include and all(p == "nnlite" or p.startswith("nnlite.") for p in include)
+
+
+FAULTS_OF_A_RETAKEN_ARRAY = """
+import resource, sys
+import numpy
+sys.path.insert(0, {root!r})
+import models
+from models.training import Trainer
+if {trainer}:
+    Trainer(models.build("ae-conv"))
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+a = numpy.ones(1 << 25, numpy.float32)  # 128 MiB, touched, then freed
+del a
+f0 = faults()
+b = numpy.ones(1 << 25, numpy.float32)
+print(faults() - f0)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_a_trainer_keeps_freed_host_memory_for_the_next_step():
+    """Without the Trainer, glibc unmaps a freed 128 MiB array and retaking it faults in
+    every page again; once a Trainer exists (``backend.keep_freed_host_memory``) the same
+    memory is reused without page faults."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    counts = {}
+    for trainer in (False, True):
+        code = FAULTS_OF_A_RETAKEN_ARRAY.format(root=root, trainer=trainer)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        counts[trainer] = int(out.stdout.split()[-1])
+    if not nn.backend.keep_freed_host_memory():
+        pytest.skip("the C library is not glibc")
+    assert counts[False] >= 64 and counts[True] * 10 < counts[False], counts  # 64: 2 MiB pages
