@@ -9,8 +9,9 @@ Prints the versions and the device, the median step time, the achieved GFLOP/s
 (convolution and GEMM work only, see ``flops.py``) and its share of the 2048x2048
 SGEMM speed (the mean of a reading just before the timed steps and one just after),
 the peak memory of a step (NumPy: tracemalloc; CuPy: the memory pool's high-water mark
-over one step, from an empty pool), and, with ``--vs-torch``, the same step of the same architecture in PyTorch and
-the ratio nnlite / PyTorch. ``--tf32`` allows TF32 matrix products on both sides
+over one step, from an empty pool), and, with ``--vs-torch``, the same step of the same
+architecture in PyTorch (timed in a fresh process: ``torch_in_child``) and the ratio
+nnlite / PyTorch. ``--tf32`` allows TF32 matrix products on both sides
 (CuPy through ``CUPY_TF32=1``, set before CuPy is imported, and its float32 compute
 type; PyTorch through its matmul and cuDNN flags). ``--profile`` (CuPy) adds the GPU
 time of each module call of one step, measured with CUDA events. The last line is
@@ -27,6 +28,7 @@ their budget.
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -61,6 +63,7 @@ def parse_args(argv=None):
     p.add_argument("--tf32", action="store_true", help="CUDA: allow TF32 matmuls (CuPy and PyTorch)")
     p.add_argument("--profile", action="store_true", help="CuPy: GPU time per module call of one step")
     p.add_argument("--top", type=int, default=8, help="stand-in: call sites listed per kind")
+    p.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)  # the child of --vs-torch
     return p.parse_args(argv)
 
 
@@ -257,6 +260,20 @@ def bench_torch(args, name, frames_host):
     return statistics.median(times), peak
 
 
+def torch_in_child(args, name):
+    """The PyTorch twin's (median step, peak memory), timed in a fresh process of this
+    script: PyTorch as its users run it. In this process nnlite's Trainer has told the C
+    allocator to keep freed memory (``backend.keep_freed_host_memory``); that setting
+    speeds PyTorch up too (lstm-composite: 7.8 -> 3.2 s), and it is nnlite's, not PyTorch's."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--torch-only", "--model", name,
+           "--backend", args.backend, "--batch", str(args.batch), "--seq", str(args.seq),
+           "--size", str(args.size), "--steps", str(args.steps)]
+    cmd += (["--threads", str(args.threads)] if args.threads else []) + (["--tf32"] if args.tf32 else [])
+    words = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
+    med, peak = words[words.index("torch_result") + 1:][:2]
+    return float(med), None if peak == "None" else int(peak)
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.backend == "stand-in":
@@ -264,6 +281,12 @@ def main(argv=None):
     if args.threads:
         from threadpoolctl import threadpool_limits
         threadpool_limits(args.threads)
+        if args.vs_torch or args.torch_only:
+            import torch
+            torch.set_num_threads(args.threads)
+    if args.torch_only:
+        print("torch_result", *bench_torch(args, args.model, make_frames(args)))
+        return
     xp = numpy
     if args.backend == "cupy":
         if not nn.gpu_available():
@@ -292,10 +315,7 @@ def main(argv=None):
         if profile:
             print("\n".join(profile))
         if args.vs_torch:
-            if args.threads:
-                import torch
-                torch.set_num_threads(args.threads)
-            tmed, tpeak = bench_torch(args, name, frames)
+            tmed, tpeak = torch_in_child(args, name)
             extra = "" if tpeak is None else f"  torch_peak_mem_gb {tpeak / 2**30:.2f}"
             print(f"torch_step_s {tmed:.4f}  ratio_nnlite_over_torch {med / tmed:.2f}{extra}")
     print(f"median_step_s {med:.6f}")
