@@ -69,8 +69,8 @@ modules exchange batch-major (B, C, H, W) arrays. ``conv2d`` and ``conv2d_backwa
 therefore hand back a contiguous copy by default, and with ``channel_major=True`` a
 (B, C, H, W) view of the channel-major memory instead; ``im2col`` and
 ``to_channel_major`` read such views in place. The convolutional LSTMs work in that
-layout (their gates are elementwise, so any layout serves): for AE-ConvLSTM it removed
-the layout copies, 1.2 of 12.7 s per step (``benchmarks/RESULTS.md``, fifth round).
+layout (their gates are elementwise, so any layout serves): for AE-ConvLSTM that removed
+1.5 s of layout copies from a 13.1 s profiled step (``benchmarks/RESULTS.md``, fifth round).
 """
 import functools
 import math
