@@ -269,7 +269,8 @@ def torch_in_child(args, name):
            "--backend", args.backend, "--batch", str(args.batch), "--seq", str(args.seq),
            "--size", str(args.size), "--steps", str(args.steps)]
     cmd += (["--threads", str(args.threads)] if args.threads else []) + (["--tf32"] if args.tf32 else [])
-    words = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
+    # the child's stderr passes through, so that a failing twin says why
+    words = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True).stdout.split()
     med, peak = words[words.index("torch_result") + 1:][:2]
     return float(med), None if peak == "None" else int(peak)
 
@@ -281,7 +282,7 @@ def main(argv=None):
     if args.threads:
         from threadpoolctl import threadpool_limits
         threadpool_limits(args.threads)
-        if args.vs_torch or args.torch_only:
+        if args.torch_only:  # --vs-torch times PyTorch in a child, which sets its own threads
             import torch
             torch.set_num_threads(args.threads)
     if args.torch_only:
@@ -304,8 +305,8 @@ def main(argv=None):
               f"size {args.size}  steps {args.steps}  tf32 {args.tf32}")
         frames = make_frames(args)
         med, flops, peak, profile = bench_nnlite(args, name, frames)
-        # this shared machine's GEMM speed drifts by up to 20% within minutes: the step is
-        # compared with the mean of a reading taken just before it and one just after
+        # this shared machine's GEMM speed drifts by tens of percent within minutes: the step
+        # is compared with the mean of a reading taken just before it and one just after
         after = gemm_throughput(xp)
         ceiling = (before + after) / 2
         print(f"sgemm_2048_gflops_after {after:.1f}")
