@@ -1,17 +1,16 @@
-"""Time each convolution of the Table 1 models, forward and backward, on each backward path.
+"""Time each convolution of the Table 1 models, forward and backward, on each path.
 
-    python benchmarks/conv_paths.py                 # both paths, every layer
-    python benchmarks/conv_paths.py --path columns  # one path
+    python benchmarks/conv_paths.py
 
 For every 7x7 'same' convolution of AE-Conv and of AE-ConvLSTM's two ConvLSTMs, at
 batch 16 x 10 frames (the ConvLSTMs' input-to-gates maps run once over the 160
 frames, their hidden-to-gates maps once per step over 16), it prints the best of
-``--repeats`` times of ``conv_ops.conv2d``, of ``conv_ops.conv2d_backward`` (both
-gradients), and of the backward without the input gradient (what a model's first
-layer needs after ``noGradInput``), each with its share of the SGEMM figure measured
-at the start. ``--path`` forces ``conv_ops.BACKWARD_PATH`` (``columns``: im2col and
-col2im; ``gradient``: the columns of gy, where stride and padding allow); without it
-both are timed, then the automatic choice.
+``--repeats`` times of ``conv_ops.conv2d`` on each forward path (``columns``,
+``shift``, ``rows``), of ``conv_ops.conv2d_backward`` (both gradients) on each backward
+path (``columns``, ``gradient``, ``rows``), and of the backward without the input
+gradient (what a model's first layer needs after ``noGradInput``), each with its share
+of the SGEMM figure measured at the start; a star marks the path that
+``forward_path``/``backward_path`` picks by memory traffic.
 """
 import argparse
 import os
@@ -31,7 +30,8 @@ LAYERS = [("ae-conv 1", 16, 10, 16, 64), ("ae-conv 2", 16, 16, 64, 32), ("ae-con
           ("convlstm 2 hidden (1 step)", 16, 16, 64, 32)]
 
 
-def time_layer(rng, B, C, F, n, k, repeats):
+def time_layer(rng, B, C, F, n, k, repeats, forward, backward):
+    """Best forward, backward and weight-only backward times (ms) on the given paths."""
     pad = k // 2
     x = rng.random((B, C, n, n), dtype=numpy.float32)
     w = rng.random((F, C, k, k), dtype=numpy.float32)
@@ -39,16 +39,22 @@ def time_layer(rng, B, C, F, n, k, repeats):
     gy = rng.random((B, F, n, n), dtype=numpy.float32)
     gw, gb = numpy.zeros_like(w), numpy.zeros_like(b)
     geometry = dict(padH=pad, padW=pad)
-    return (best_ms(lambda: conv_ops.conv2d(x, w, b, **geometry), repeats),
-            best_ms(lambda: conv_ops.conv2d_backward(gy, w, x.shape, x, gw, gb, **geometry), repeats),
-            best_ms(lambda: conv_ops.conv2d_backward(gy, w, x.shape, x, gw, gb, need_input=False,
-                                                     **geometry), repeats))
+    conv_ops.FORWARD_PATH, conv_ops.BACKWARD_PATH = forward, backward
+    try:
+        return (best_ms(lambda: conv_ops.conv2d(x, w, b, **geometry), repeats),
+                best_ms(lambda: conv_ops.conv2d_backward(gy, w, x.shape, x, gw, gb, **geometry), repeats),
+                best_ms(lambda: conv_ops.conv2d_backward(gy, w, x.shape, x, gw, gb, need_input=False,
+                                                         **geometry), repeats))
+    finally:
+        conv_ops.FORWARD_PATH = conv_ops.BACKWARD_PATH = None
+
+
+FORWARD_PATHS = ("columns", "shift", "rows")
+BACKWARD_PATHS = ("columns", "gradient", "rows")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--path", choices=["columns", "gradient", "auto"], action="append",
-                   help="backward path(s) to time (default: columns, gradient, auto)")
     p.add_argument("--k", type=int, default=7)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
@@ -56,19 +62,18 @@ def main(argv=None):
     a = rng.random((2048, 2048), dtype=numpy.float32)
     sgemm = 2 * 2048 ** 3 / 1e9 / (best_ms(lambda: a @ a, args.repeats) / 1e3)
     print(f"sgemm_2048_gflops {sgemm:.1f}\n")
-    print("| layer | planes | path | forward ms (% sgemm) | backward ms (% sgemm) | backward, no dL/dx, ms |")
+    print("| layer | planes | path (forward / backward) | forward ms (% sgemm) | backward ms (% sgemm) "
+          "| backward, no dL/dx, ms |")
     print("|---|---|---|---:|---:|---:|")
-    for path in args.path or ["columns", "gradient", "auto"]:
-        conv_ops.BACKWARD_PATH = None if path == "auto" else path
-        backend.free_scratch()
-        for label, B, C, F, n in LAYERS:
-            f_ms, b_ms, bw_ms = time_layer(rng, B, C, F, n, args.k, args.repeats)
-            gflop = 2 * B * F * C * args.k ** 2 * n * n / 1e9
-            if path == "auto":
-                side = conv_ops._gradient_side(F, C, args.k, args.k, 1, 1, args.k // 2, args.k // 2)
-                shown = ("gradient" if side else "columns") + " (auto)"
-            else:
-                shown = path
+    k, pad = args.k, args.k // 2
+    for label, B, C, F, n in LAYERS:
+        gflop = 2 * B * F * C * k ** 2 * n * n / 1e9
+        picks = (conv_ops.forward_path(C, n, n, F, k, k, padH=pad, padW=pad),
+                 conv_ops.backward_path(C, n, n, F, k, k, padH=pad, padW=pad))
+        for fwd, bwd in zip(FORWARD_PATHS, BACKWARD_PATHS):
+            backend.free_scratch()
+            f_ms, b_ms, bw_ms = time_layer(rng, B, C, F, n, k, args.repeats, fwd, bwd)
+            shown = f"{fwd}{'*' if fwd == picks[0] else ''} / {bwd}{'*' if bwd == picks[1] else ''}"
             print(f"| {label} | {C} -> {F} | {shown} | {f_ms:.1f} ({100 * gflop / f_ms * 1e3 / sgemm:.0f}%) "
                   f"| {b_ms:.1f} ({100 * 2 * gflop / b_ms * 1e3 / sgemm:.0f}%) | {bw_ms:.1f} |", flush=True)
 

@@ -192,23 +192,81 @@ def col2im(cols, B, C, H, W, kH, kW, dH, dW, padH, padW):
     return gpad[:, :, padH:padH + H, padW:padW + W]
 
 
-def _output_side(weight, dH, dW):
-    F, C = weight.shape[:2]
-    return dH == 1 and dW == 1 and F < C
+def row_columns(x, kW, padH, padW, out):
+    """(B, C, H, W) -> (C kW, Hp B Wo) row columns, written into the flat buffer ``out``:
+    the kW shifts of every padded row, ``R[(c, j), (r, b, q)] = xpad[b, c, r, q + j]``.
+    One strided view, one copy, a kW-fold copy of the input where im2col's is kH kW-fold;
+    ``x`` may have any strides."""
+    xp = get_xp(x)
+    B, C, H, W = x.shape
+    xpd = pad2d(x, padH, padW)
+    Hp, Wo = xpd.shape[2], xpd.shape[3] - kW + 1
+    s0, s1, s2, s3 = xpd.strides
+    windows = xp.lib.stride_tricks.as_strided(xpd, shape=(C, kW, Hp, B, Wo), strides=(s1, s3, s2, s0, s3))
+    R = out.reshape(C * kW, Hp * B * Wo)
+    xp.copyto(R.reshape(windows.shape), windows)
+    return R
 
 
-#: None: the backward's path by shape (``_gradient_side``); "columns" or "gradient" forces
-#: one where it applies (the tests and ``benchmarks/conv_paths.py`` compare the two).
+def _rows_conv(x, weight, padH, padW, out):
+    """The stride-1 row-columns forward, written into ``out`` (F, B, Ho, Wo): with
+    ``Wrow[(i, f), (c, j)] = W[f, c, i, j]``, one GEMM ``Z = Wrow @ R`` gives kH partial
+    maps, ``Z[(i, f), (r, b, q)] = sum_{c, j} W[f, c, i, j] xpad[b, c, r, q + j]``, and
+    ``y[f, b, p, q] = sum_i Z[(i, f), (p + i, b, q)]`` is one reduction over the kH
+    row-shifted views of Z. Chunked over frames like the other paths."""
+    xp = get_xp(x)
+    B, C, H, W = x.shape
+    F, _, kH, kW = weight.shape
+    Ho, Wo = out.shape[2:]
+    Wrow = weight.transpose(2, 0, 1, 3).reshape(kH * F, C * kW)
+    for b0, b1 in batch_chunks(B, (C * kW + kH * F) * (H + 2 * padH) * Wo):
+        n = (H + 2 * padH) * (b1 - b0) * Wo
+        buf = scratch(xp, (C * kW + kH * F) * n, x.dtype)  # R, then Z
+        R = row_columns(x[b0:b1], kW, padH, padW, buf[:C * kW * n])
+        Z = xp.matmul(Wrow, R, out=buf[C * kW * n:].reshape(kH * F, n))
+        sf, sc = Z.strides
+        m = (b1 - b0) * Wo * sc  # one padded row further along R's columns
+        Zi = xp.lib.stride_tricks.as_strided(Z, shape=(kH, F, Ho, b1 - b0, Wo),
+                                             strides=(F * sf + m, sf, m, Wo * sc, sc))
+        Zi.sum(axis=0, out=out[:, b0:b1].transpose(0, 2, 1, 3))
+
+
+#: None: each call takes the path of least memory traffic (``forward_path``,
+#: ``backward_path``); a path's name forces it wherever it applies, the columns path
+#: elsewhere (the tests and ``benchmarks/conv_paths.py`` compare the paths).
+FORWARD_PATH = None
 BACKWARD_PATH = None
 
 
-def _gradient_side(F, C, kH, kW, dH, dW, padH, padW):
-    """Whether ``conv2d_backward`` takes the gradient-side path: it needs stride 1 and
-    padding at most k - 1; by default it is taken when F <= C, where its work buffer
-    (F kH kW rows) is no larger than the input side's (C kH kW rows)."""
-    if not (dH == 1 and dW == 1 and padH < kH and padW < kW):
-        return False
-    return F <= C if BACKWARD_PATH is None else BACKWARD_PATH == "gradient"
+def _cheapest(costs, forced):
+    """The path named by ``forced`` if it applies (else "columns"), or the one of least cost
+    (ties go to the first listed)."""
+    if forced is not None:
+        return forced if forced in costs else "columns"
+    return min(costs, key=costs.get)
+
+
+def forward_path(C, H, W, F, kH, kW, dH=1, dW=1, padH=0, padW=0):
+    """The forward's path, "columns", "shift" (stride 1) or "rows" (stride 1), by the
+    elements each moves through memory per frame (module docstring, "Choosing a path")."""
+    Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
+    costs = {"columns": 2 * C * kH * kW * Ho * Wo}
+    if dH == 1 and dW == 1:
+        costs["shift"] = 4 * F * kH * kW * H * W
+        costs["rows"] = (2 * C * kW + 4 * kH * F) * (H + 2 * padH) * Wo
+    return _cheapest(costs, FORWARD_PATH)
+
+
+def backward_path(C, H, W, F, kH, kW, dH=1, dW=1, padH=0, padW=0, need_input=True, need_weight=True):
+    """The backward's path, "columns", "gradient" or "rows" (these two need stride 1 and
+    padding at most k - 1), by the elements each moves per frame for the gradients asked."""
+    Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
+    costs = {"columns": (2 * need_weight + 4 * need_input) * C * kH * kW * Ho * Wo}
+    if dH == 1 and dW == 1 and padH < kH and padW < kW:
+        costs["gradient"] = (1 + need_weight + need_input) * F * kH * kW * H * W
+        costs["rows"] = (need_weight * 2 * C * kW * (H + 2 * padH) * Wo
+                         + need_input * (2 * F * kW + 4 * kH * C) * (Ho + 2 * (kH - 1 - padH)) * W)
+    return _cheapest(costs, BACKWARD_PATH)
 
 
 def _shifted_weight(weight):
@@ -251,7 +309,10 @@ def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0, channel_major=False):
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
     L = Ho * Wo
     y = xp.empty((F, B * L), dtype=x.dtype)
-    if _output_side(weight, dH, dW):
+    path = forward_path(C, H, W, F, kH, kW, dH, dW, padH, padW)
+    if path == "rows":
+        _rows_conv(x, weight, padH, padW, y.reshape(F, B, Ho, Wo))
+    elif path == "shift":
         Wr = _shifted_weight(weight)
         for b0, b1 in batch_chunks(B, F * kH * kW * H * W):
             xc = to_channel_major(x[b0:b1])
@@ -294,7 +355,24 @@ def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=N
     F, _, kH, kW = weight.shape
     gxc = xp.empty((C, B, H, W), dtype=gy.dtype) if need_input else None
     gW = 0
-    if _gradient_side(F, C, kH, kW, dH, dW, padH, padW):
+    path = backward_path(C, H, W, F, kH, kW, dH, dW, padH, padW, need_input, x is not None)
+    if path == "rows":
+        Ho, Wo = gy.shape[2:]
+        if x is not None:
+            for b0, b1 in batch_chunks(B, C * kW * (H + 2 * padH) * Wo):
+                n = (H + 2 * padH) * (b1 - b0) * Wo
+                R = row_columns(x[b0:b1], kW, padH, padW, scratch(xp, C * kW * n, x.dtype))
+                # dL/dW[f, c, i, j] = sum_{p, b, q} gy[f, b, p, q] R[(c, j), (p + i, b, q)]: kH GEMMs
+                # (one batched matmul) against the row-shifted windows of R, gy as (F, (p, b, q))
+                gyr = xp.ascontiguousarray(gy[b0:b1].transpose(1, 2, 0, 3)).reshape(F, -1)
+                sr, sc = R.strides
+                Ri = xp.lib.stride_tricks.as_strided(R, shape=(kH, C * kW, gyr.shape[1]),
+                                                     strides=((b1 - b0) * Wo * sc, sr, sc))
+                gW = gW + xp.matmul(gyr, Ri.transpose(0, 2, 1))
+            gradWeight += scale * gW.reshape(kH, F, C, kW).transpose(1, 2, 0, 3)
+        if need_input:  # the stride-1 correlation of the gradient side, by rows
+            _rows_conv(gy, weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), kH - 1 - padH, kW - 1 - padW, gxc)
+    elif path == "gradient":
         Wf = _flipped_weight(weight)
         for b0, b1 in batch_chunks(B, F * kH * kW * H * W):
             G = im2col(gy[b0:b1], kH, kW, 1, 1, kH - 1 - padH, kW - 1 - padW)

@@ -116,17 +116,43 @@ class SpatialMaxPooling(_WindowPooling):
         xp = get_xp(x4)
         B, C, H, W = x4.shape
         oH, oW = self._output_hw(H, W)
-        windows = self._windows(self._framed(x4, -xp.inf, oH, oW), oH, oW)
-        arg = windows.argmax(axis=-1)  # argmax returns the first maximum: Torch's tie rule
-        y = xp.take_along_axis(windows, arg[..., None], axis=-1)[..., 0]
-        # flat index of each argmax in x4: ((b C + c) H + row) W + col
-        row = xp.arange(oH).reshape(oH, 1) * self.dH + arg // self.kW - self.padH
-        col = xp.arange(oW) * self.dW + arg % self.kW - self.padW
-        plane = xp.arange(B * C).reshape(B, C, 1, 1)
-        self._indices = (plane * H + row) * W + col
+        xpad = self._framed(x4, -xp.inf, oH, oW)
+        if offset_loops(xp):
+            y, offset = self._scan(xpad, oH, oW, W)
+        else:  # one argmax over the windows; it returns the first maximum: Torch's tie rule
+            windows = self._windows(xpad, oH, oW)
+            arg = windows.argmax(axis=-1)
+            y = xp.take_along_axis(windows, arg[..., None], axis=-1)[..., 0]
+            offset = arg // self.kW * W + arg % self.kW
+        # flat index of each maximum in x4: ((b C + c) H + p dH - padH + i) W + q dW - padW + j,
+        # with offset = i W + j its place in the window
+        plane = xp.arange(B * C).reshape(B, C, 1, 1) * H
+        row = xp.arange(oH).reshape(oH, 1) * self.dH - self.padH
+        self._indices = (plane + row) * W + (xp.arange(oW) * self.dW - self.padW) + offset
         self._input_shape = tuple(input.shape)
         self.output = y.reshape(input.shape[:-2] + (oH, oW))
         return self.output
+
+    def _scan(self, xpad, oH, oW, W):
+        """The maxima and each one's offset ``i W + j`` in its window, one strided slice per
+        window offset (NumPy; ``conv_ops.offset_loops``): an argmax over windows of kH kW
+        elements, NumPy's innermost axis, ran 4x slower. The maximum takes kH kW - 1
+        ``maximum`` passes (NaN propagates, as it wins Torch's scan); then, from the last
+        offset to the first, each offset holding the maximum (or a NaN) takes the argmax,
+        so the first one in row-major order keeps it."""
+        xp = get_xp(xpad)
+        kH, kW, dH, dW = self.kH, self.kW, self.dH, self.dW
+        slices = [((i, j), xpad[:, :, i:i + dH * (oH - 1) + 1:dH, j:j + dW * (oW - 1) + 1:dW])
+                  for i in range(kH) for j in range(kW)]
+        y = slices[0][1].copy()
+        for _, v in slices[1:]:
+            xp.maximum(y, v, out=y)
+        offset = xp.full(y.shape, (kH - 1) * W + kW - 1, dtype=xp.intp)
+        for (i, j), v in slices[-2::-1]:
+            first = v == y
+            first |= v != v
+            xp.copyto(offset, i * W + j, where=first)
+        return y, offset
 
     @property
     def indices(self):

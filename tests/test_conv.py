@@ -199,21 +199,41 @@ def test_fused_backward_equals_the_two_torch_calls(xp, rng, g):
 
 
 @pytest.mark.parametrize("g", GEOMETRIES)
-def test_backward_paths_agree(xp, rng, g, monkeypatch):
-    """The input-side (im2col + col2im) and gradient-side (columns of gy) backwards give the
-    same gradients, whichever the auto rule would pick; the gradient side passes the
-    Jacobian test where it applies (stride 1), F > C included."""
+@pytest.mark.parametrize("path", ["columns", "shift", "rows"])
+def test_every_forward_path_matches_the_direct_reference(xp, rng, g, path, monkeypatch):
+    """Each forward path, forced (where it does not apply, stride > 1, the columns path
+    runs), gives the direct cross-correlation, chunked over frames or not."""
+    monkeypatch.setattr(nn.conv_ops, "FORWARD_PATH", path)
+    m = on(xp, nn.SpatialConvolution(*g["args"]))
+    x = rand(xp, rng, *g["shape"])
+    ref = reference_conv(host(x), host(m.weight), host(m.bias), m.dH, m.dW, m.padH, m.padW)
+    numpy.testing.assert_allclose(host(m.forward(x)), ref, rtol=1e-10, atol=1e-12)
+    monkeypatch.setattr(nn.conv_ops, "WORK_ELEMENTS", 1)
+    numpy.testing.assert_allclose(host(m.forward(x)), ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("g", GEOMETRIES)
+@pytest.mark.parametrize("path", ["gradient", "rows"])
+def test_backward_paths_agree(xp, rng, g, path, monkeypatch):
+    """The gradient-side and row-columns backwards give the input-side (im2col + col2im)
+    gradients, whichever the rule would pick, chunked or not, with and without dL/dx; each
+    passes the Jacobian test where it applies (stride 1), F > C included."""
     m = on(xp, nn.SpatialConvolution(*g["args"]))
     x = rand(xp, rng, *g["shape"])
     gy = rand(xp, rng, *m.forward(x).shape)
     results = {}
-    for path in ("columns", "gradient"):
-        monkeypatch.setattr(nn.conv_ops, "BACKWARD_PATH", path)
+    for forced in ("columns", path):
+        monkeypatch.setattr(nn.conv_ops, "BACKWARD_PATH", forced)
         m.zeroGradParameters()
         m.forward(x)
-        results[path] = [host(a) for a in (m.backward(x, gy), m.gradWeight, m.gradBias)]
-    for a, b in zip(results["columns"], results["gradient"]):
-        numpy.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        results[forced] = [host(a) for a in (m.backward(x, gy), m.gradWeight, m.gradBias)]
+    monkeypatch.setattr(nn.conv_ops, "WORK_ELEMENTS", 1)
+    m.zeroGradParameters()
+    m.accGradParameters(x, gy)  # the weight gradient alone
+    results["chunked"] = [host(m.updateGradInput(x, gy)), host(m.gradWeight), host(m.gradBias)]
+    for a, b, c in zip(results["columns"], results[path], results["chunked"]):
+        numpy.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+        numpy.testing.assert_allclose(c, a, rtol=1e-12, atol=1e-12)
     assert_jacobian(m, x)
 
 
@@ -245,9 +265,29 @@ def test_channel_major_layout_gives_the_same_numbers(xp, rng, g):
         numpy.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
 
 
-def test_backward_path_rule():
-    side = nn.conv_ops._gradient_side
-    assert side(64, 64, 7, 7, 1, 1, 3, 3) and side(16, 64, 7, 7, 1, 1, 3, 3)   # F <= C
-    assert not side(256, 64, 7, 7, 1, 1, 3, 3)                                  # F > C: input side
-    assert not side(16, 64, 7, 7, 2, 2, 3, 3)                                   # stride 2
-    assert not side(16, 64, 3, 3, 1, 1, 3, 3)                                   # pad > k - 1
+def test_paths_by_memory_traffic():
+    """The rule picks, for each 7x7 'same' layer of the Table 1 models, the path that
+    ``benchmarks/conv_paths.py`` measured fastest (or within noise of it), and the columns
+    path wherever the others do not apply."""
+    fwd, bwd = nn.conv_ops.forward_path, nn.conv_ops.backward_path
+    same = dict(padH=3, padW=3)
+    # (C, size, F): forward, backward with dL/dx
+    for C, n, F, forward, backward in [(10, 64, 16, "rows", "rows"), (16, 32, 64, "columns", "rows"),
+                                       (64, 32, 16, "rows", "gradient"), (16, 64, 1, "shift", "gradient"),
+                                       (16, 32, 256, "columns", "columns"), (64, 32, 64, "rows", "rows")]:
+        assert fwd(C, n, n, F, 7, 7, **same) == forward
+        assert bwd(C, n, n, F, 7, 7, **same) == backward
+    assert fwd(64, 32, 32, 2, 15, 15, padH=7, padW=7) == "shift"           # the flow regressor
+    assert bwd(64, 32, 32, 2, 15, 15, padH=7, padW=7) == "gradient"
+    assert bwd(10, 64, 64, 16, 7, 7, need_input=False, **same) == "rows"  # a first layer
+    assert fwd(10, 64, 64, 16, 7, 7, 2, 2, **same) == "columns"           # stride 2
+    assert bwd(10, 64, 64, 16, 7, 7, 2, 2, **same) == "columns"
+    assert bwd(10, 64, 64, 16, 3, 3, padH=3, padW=3) == "columns"          # pad > k - 1
+
+
+def test_a_forced_path_applies_only_where_it_can(monkeypatch):
+    monkeypatch.setattr(nn.conv_ops, "FORWARD_PATH", "shift")
+    monkeypatch.setattr(nn.conv_ops, "BACKWARD_PATH", "gradient")
+    assert nn.conv_ops.forward_path(16, 32, 32, 64, 7, 7, padH=3, padW=3) == "shift"
+    assert nn.conv_ops.forward_path(16, 32, 32, 64, 7, 7, 2, 2, 3, 3) == "columns"
+    assert nn.conv_ops.backward_path(16, 32, 32, 64, 3, 3, padH=3, padW=3) == "columns"

@@ -80,6 +80,27 @@ def test_ties_go_to_the_first_maximum_in_row_major_order(xp):
     assert gx.tolist() == [[[0, 1, 2, 0], [0, 0, 0, 0]]]
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_max_pool_scan_and_argmax_agree(xp, rng, case, monkeypatch):
+    """The per-offset scan (NumPy) and the argmax over windows (a device) give the same
+    maxima and indices, ties (to the first in row-major order) and NaNs (the first wins,
+    as ``argmax`` has it) included, and the same gradients."""
+    from nnlite import conv_ops
+    m = on(xp, make_pool(case))
+    x = host(rand(xp, rng, *case["shape"])).round(1)  # rounding makes ties
+    x[0, 0, 1, 1:3] = numpy.nan
+    x = xp.asarray(x)
+    gy = rand(xp, rng, *m.forward(x).shape)
+    results = []
+    for loops in (True, False):
+        monkeypatch.setattr(conv_ops, "OFFSET_LOOPS", loops)
+        y = m.forward(x)
+        results.append([host(y), host(m.indices), host(m.backward(x, gy))])
+    for a, b in zip(*results):
+        numpy.testing.assert_array_equal(a, b)
+    assert numpy.isnan(results[0][0]).any()
+
+
 def test_overlapping_windows_add_their_gradients_on_a_shared_maximum(xp):
     m = nn.SpatialMaxPooling(2, 1, 1, 1)
     x = xp.asarray(numpy.array([[[0, 5, 1, 0]]], numpy.float32))
