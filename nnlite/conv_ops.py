@@ -5,8 +5,8 @@ Notation: input x (B, C, H, W), weight W (F, C, kH, kW), stride (dH, dW), zero
 padding (padH, padW), xpad the padded input (B, C, Hp, Wp), output y (B, F, Ho, Wo)
 with ``Ho = (Hp - kH) // dH + 1``; ``L = B Ho Wo``.
 
-Three exact ways to lay the work out as GEMMs; ``conv2d`` and ``conv2d_backward`` pick
-per layer from its shape:
+Four exact ways to lay the work out as GEMMs; ``conv2d`` and ``conv2d_backward`` pick
+per call from the shapes ("Choosing a path" below):
 
 **Input side (im2col)**, the general path. Columns in channel-major layout,
 ``cols[(c, i, j), (b, p, q)] = xpad[b, c, p dH + i, q dW + j]`` (K = C kH kW rows,
@@ -17,8 +17,8 @@ L columns), so every product is one GEMM with no transposed copies:
                    pixels it was read from (overlapping windows read a pixel several times)
 * weight gradient  ``gW2 += gy @ cols^T``;  ``gbias += sum over L of gy``
 
-**Output side (shift-add) forward**, for stride 1 and fewer output than input planes
-(F < C: the paper's 64 -> 2 15x15 flow regressor, the 16 -> 1 decoder). The
+**Output side (shift-add) forward**, for stride 1, made for far fewer output than
+input planes (the paper's 64 -> 2 15x15 flow regressor, the 16 -> 1 decoder). The
 im2col buffer would have C kH kW rows; this path's buffer has F kH kW. It
 multiplies the unpadded input, so it does exactly the counted work (padding only
 decides which shifted terms exist). With xc = x as (C, B H W) and
@@ -26,7 +26,7 @@ Wr[(f, i, j), c] = W[f, c, i, j]: ``Z = Wr @ xc``, then
 ``y[f, b, p, q] = sum_{i, j} Z[(f, i, j), (b, p + i - padH, q + j - padW)]`` over the
 (i, j) whose source pixel lies inside the frame.
 
-**Gradient side backward**, for stride 1, padding at most k - 1 and F <= C. At stride 1
+**Gradient side backward**, for stride 1 and padding at most k - 1. At stride 1
 the input gradient is itself a correlation: of gy, zero-padded by k - 1 - pad, with the
 kernel flipped and its planes swapped,
 ``dL/dx[b, c, u, v] = sum_{f, i', j'} W[f, c, kH-1-i', kW-1-j'] gypad[b, f, u + i', v + j']``.
@@ -40,10 +40,47 @@ Wf[(f, i', j'), c] = W[f, c, kH-1-i', kW-1-j']:
 
 Its buffer has F kH kW rows against the input side's C kH kW, and one copy replaces
 the input side's two passes over the columns (im2col for the weight gradient, col2im
-for the input gradient), so it is taken when F <= C: for the ConvLSTM's 64 -> 64
-input-to-gates map it cut the backward from 2.01 to 1.29 s at batch 16 x 10
-(``benchmarks/RESULTS.md``, fourth round). With F > C its buffer grows by F / C and the
-input side is faster (1.20 s against 2.78 s for the 16 -> 256 map).
+for the input gradient).
+
+**Row columns**, for stride 1 in both directions (the backward also needs padding at
+most k - 1). Copy only the kW shifts of each padded row,
+``R[(c, j), (r, b, q)] = xpad[b, c, r, q + j]`` (C kW rows, Hp B Wo columns): a kW-fold
+copy of the input where im2col's is kH kW-fold. With the kernel's rows stacked,
+Wrow[(i, f), (c, j)] = W[f, c, i, j]:
+
+* forward          ``Z = Wrow @ R`` (kH F rows): kH partial maps, one per kernel row;
+                   ``y[f, b, p, q] = sum_i Z[(i, f), (p + i, b, q)]``, one reduction over
+                   kH row-shifted views of Z (a row further is B Wo columns further on).
+                   The padding rows of xpad are zero and so are their partial maps, so
+                   the forward multiplies only the image's rows and zeroes Z's others
+* input gradient   the stride-1 correlation of the gradient side (gy padded by
+                   k - 1 - pad, the kernel flipped, its planes swapped), by this same forward
+* weight gradient  ``dL/dW[f, c, i, j] = sum_{p, b, q} gy[f, b, p, q] R[(c, j), (p + i, b, q)]``:
+                   kH GEMMs, one batched matmul, against the row-shifted views of R,
+                   with gy laid out as (F, (p, b, q))
+
+**Choosing a path.** Every path does the same multiply-adds, with GEMMs that run near
+the SGEMM rate; what separates them is the memory their buffers move, so
+``forward_path`` and ``backward_path`` count it, in elements per frame, and take the
+least. A gathering copy (im2col, row columns) counts 2 per element written (a strided
+read, a write), each GEMM's pass over a buffer 1, a GEMM's output 1 and each
+accumulating add 3 (two reads, one write). Forward: im2col ``3 C kH kW Ho Wo``; the
+shift-add path writes Z, then each offset's slice add reads Z and reads and writes y,
+``4 F kH kW H W``; row columns ``(3 C kW H + 4 kH F Hp) Wo`` (R gathered and read, Z
+written and reduced). Backward: the input side ``(3 + 4) C kH kW Ho Wo`` (im2col for
+dL/dW; gcols written, then added into the image for dL/dx), the gradient side
+``(2 + 1 + 1) F kH kW H W`` (G gathered, read by each GEMM), row columns
+``(2 + kH) (C kW Hp + F Ho) Wo`` for dL/dW (R and gy, laid out, are read by each of its
+kH GEMMs) plus the forward's count on gy for dL/dx; each also counts the channel-major
+copies of gy and x its GEMMs read, and a gradient that is not asked for drops its terms.
+For a 1 -> 16 first layer, whose gy is 16 planes against R's 7 rows, that keeps the
+weight gradient on im2col (41 ms against 60 for 160 frames at 64x64). On every 7x7 layer of the Table 1
+models this picks the path that ``benchmarks/conv_paths.py`` measured fastest, or one
+within a few percent of it (``benchmarks/RESULTS.md``, sixth round): row columns for
+AE-Conv's 10 -> 16 and 64 -> 16 forwards (21.6 -> 15.8 and 23.2 -> 17.5 ms) and the
+16 -> 64 backwards (38.4 -> 30.4 ms), the shift-add and gradient-side paths for the
+16 -> 1 decoder and the 64 -> 2 flow regressor, im2col for the ConvLSTM's 16 -> 256
+input map.
 
 **Sums over kernel offsets** (col2im, the shift-add forward) are
 written two ways, chosen per backend by ``offset_loops(xp)``. On NumPy, a Python
@@ -219,15 +256,20 @@ def _rows_conv(x, weight, padH, padW, out):
     F, _, kH, kW = weight.shape
     Ho, Wo = out.shape[2:]
     Wrow = weight.transpose(2, 0, 1, 3).reshape(kH * F, C * kW)
-    for b0, b1 in batch_chunks(B, (C * kW + kH * F) * (H + 2 * padH) * Wo):
-        n = (H + 2 * padH) * (b1 - b0) * Wo
-        buf = scratch(xp, (C * kW + kH * F) * n, x.dtype)  # R, then Z
-        R = row_columns(x[b0:b1], kW, padH, padW, buf[:C * kW * n])
-        Z = xp.matmul(Wrow, R, out=buf[C * kW * n:].reshape(kH * F, n))
+    for b0, b1 in batch_chunks(B, (C * kW * H + kH * F * (H + 2 * padH)) * Wo):
+        n, m = H * (b1 - b0) * Wo, padH * (b1 - b0) * Wo  # R's columns; Z's padding rows, each side
+        buf = scratch(xp, C * kW * n + kH * F * (n + 2 * m), x.dtype)  # R, then Z
+        # the padding rows of xpad are zero, and so are their partial maps: R holds only the
+        # image's rows (a GEMM 1 + 2 padH / H times smaller) and Z's padding rows are zeroed
+        R = row_columns(x[b0:b1], kW, 0, padW, buf[:C * kW * n])
+        Z = buf[C * kW * n:].reshape(kH * F, n + 2 * m)
+        Z[:, :m] = 0
+        Z[:, m + n:] = 0
+        xp.matmul(Wrow, R, out=Z[:, m:m + n])
         sf, sc = Z.strides
-        m = (b1 - b0) * Wo * sc  # one padded row further along R's columns
+        row = (b1 - b0) * Wo * sc  # one padded row further along Z's columns
         Zi = xp.lib.stride_tricks.as_strided(Z, shape=(kH, F, Ho, b1 - b0, Wo),
-                                             strides=(F * sf + m, sf, m, Wo * sc, sc))
+                                             strides=(F * sf + row, sf, row, Wo * sc, sc))
         Zi.sum(axis=0, out=out[:, b0:b1].transpose(0, 2, 1, 3))
 
 
@@ -250,10 +292,10 @@ def forward_path(C, H, W, F, kH, kW, dH=1, dW=1, padH=0, padW=0):
     """The forward's path, "columns", "shift" (stride 1) or "rows" (stride 1), by the
     elements each moves through memory per frame (module docstring, "Choosing a path")."""
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
-    costs = {"columns": 2 * C * kH * kW * Ho * Wo}
+    costs = {"columns": 3 * C * kH * kW * Ho * Wo}
     if dH == 1 and dW == 1:
         costs["shift"] = 4 * F * kH * kW * H * W
-        costs["rows"] = (2 * C * kW + 4 * kH * F) * (H + 2 * padH) * Wo
+        costs["rows"] = (3 * C * kW * H + 4 * kH * F * (H + 2 * padH)) * Wo
     return _cheapest(costs, FORWARD_PATH)
 
 
@@ -261,11 +303,14 @@ def backward_path(C, H, W, F, kH, kW, dH=1, dW=1, padH=0, padW=0, need_input=Tru
     """The backward's path, "columns", "gradient" or "rows" (these two need stride 1 and
     padding at most k - 1), by the elements each moves per frame for the gradients asked."""
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
-    costs = {"columns": (2 * need_weight + 4 * need_input) * C * kH * kW * Ho * Wo}
+    # gy's channel-major copy is read by each GEMM; x's by the gradient side's dL/dW
+    costs = {"columns": (3 * need_weight + 4 * need_input) * C * kH * kW * Ho * Wo
+             + (2 + need_weight + need_input) * F * Ho * Wo}
     if dH == 1 and dW == 1 and padH < kH and padW < kW:
-        costs["gradient"] = (1 + need_weight + need_input) * F * kH * kW * H * W
-        costs["rows"] = (need_weight * 2 * C * kW * (H + 2 * padH) * Wo
-                         + need_input * (2 * F * kW + 4 * kH * C) * (Ho + 2 * (kH - 1 - padH)) * W)
+        costs["gradient"] = ((2 + need_weight + need_input) * F * kH * kW * H * W
+                             + need_weight * 3 * C * H * W)
+        costs["rows"] = (need_weight * (2 + kH) * (C * kW * (H + 2 * padH) + F * Ho) * Wo
+                         + need_input * (3 * F * kW * Ho + 4 * kH * C * (Ho + 2 * (kH - 1 - padH))) * W)
     return _cheapest(costs, BACKWARD_PATH)
 
 

@@ -274,12 +274,16 @@ def test_paths_by_memory_traffic():
     # (C, size, F): forward, backward with dL/dx
     for C, n, F, forward, backward in [(10, 64, 16, "rows", "rows"), (16, 32, 64, "columns", "rows"),
                                        (64, 32, 16, "rows", "gradient"), (16, 64, 1, "shift", "gradient"),
-                                       (16, 32, 256, "columns", "columns"), (64, 32, 64, "rows", "rows")]:
+                                       (16, 32, 256, "columns", "columns"), (64, 32, 256, "columns", "rows"),
+                                       (64, 32, 64, "rows", "rows")]:
         assert fwd(C, n, n, F, 7, 7, **same) == forward
         assert bwd(C, n, n, F, 7, 7, **same) == backward
-    assert fwd(64, 32, 32, 2, 15, 15, padH=7, padW=7) == "shift"           # the flow regressor
-    assert bwd(64, 32, 32, 2, 15, 15, padH=7, padW=7) == "gradient"
-    assert bwd(10, 64, 64, 16, 7, 7, need_input=False, **same) == "rows"  # a first layer
+    flow = dict(padH=7, padW=7)  # the flow regressor's two 15x15 layers
+    assert (fwd(64, 32, 32, 2, 15, 15, **flow), bwd(64, 32, 32, 2, 15, 15, **flow)) == ("shift", "gradient")
+    assert (fwd(2, 32, 32, 2, 15, 15, **flow), bwd(2, 32, 32, 2, 15, 15, **flow)) == ("rows", "rows")
+    # first layers (no dL/dx): row columns for 10 planes in, im2col for 1 (gy outweighs R)
+    assert bwd(10, 64, 64, 16, 7, 7, need_input=False, **same) == "rows"
+    assert bwd(1, 64, 64, 16, 7, 7, need_input=False, **same) == "columns"
     assert fwd(10, 64, 64, 16, 7, 7, 2, 2, **same) == "columns"           # stride 2
     assert bwd(10, 64, 64, 16, 7, 7, 2, 2, **same) == "columns"
     assert bwd(10, 64, 64, 16, 3, 3, padH=3, padW=3) == "columns"          # pad > k - 1
