@@ -74,13 +74,13 @@ dL/dW; gcols written, then added into the image for dL/dx), the gradient side
 kH GEMMs) plus the forward's count on gy for dL/dx; each also counts the channel-major
 copies of gy and x its GEMMs read, and a gradient that is not asked for drops its terms.
 For a 1 -> 16 first layer, whose gy is 16 planes against R's 7 rows, that keeps the
-weight gradient on im2col (41 ms against 60 for 160 frames at 64x64). On every 7x7 layer of the Table 1
-models this picks the path that ``benchmarks/conv_paths.py`` measured fastest, or one
-within a few percent of it (``benchmarks/RESULTS.md``, sixth round): row columns for
-AE-Conv's 10 -> 16 and 64 -> 16 forwards (21.6 -> 15.8 and 23.2 -> 17.5 ms) and the
-16 -> 64 backwards (38.4 -> 30.4 ms), the shift-add and gradient-side paths for the
-16 -> 1 decoder and the 64 -> 2 flow regressor, im2col for the ConvLSTM's 16 -> 256
-input map.
+weight gradient on im2col (41 ms against 60 for 160 frames at 64x64). On every 7x7
+layer of the Table 1 models this picks the path that ``benchmarks/conv_paths.py``
+measured fastest, or one within a few percent of it (``benchmarks/RESULTS.md``, sixth
+round): row columns for AE-Conv's 10 -> 16 and 64 -> 16 forwards (23.6 -> 16.2 ms
+against im2col, 24.2 -> 16.1 against the shift-add path) and its 16 -> 64 backward
+(41.0 -> 29.6 ms), the shift-add and gradient-side paths for the 16 -> 1 decoder and the
+64 -> 2 flow regressor, im2col for the ConvLSTM's 16 -> 256 input map.
 
 **Sums over kernel offsets** (col2im, the shift-add forward) are
 written two ways, chosen per backend by ``offset_loops(xp)``. On NumPy, a Python
