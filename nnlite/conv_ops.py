@@ -157,6 +157,12 @@ def _shift_planes(xp, dtype, F, B, kH, kW, padH, padW, Ho, Wo, H, W):
     return planes, index, inside
 
 
+def offset_window(i, j, dH, dW, Ho, Wo):
+    """The (rows, cols) slices of the Ho x Wo pixels that window offset (i, j) meets at
+    stride (dH, dW): rows i + dH p and columns j + dW q of the padded frame."""
+    return slice(i, i + dH * (Ho - 1) + 1, dH), slice(j, j + dW * (Wo - 1) + 1, dW)
+
+
 def out_size(n, k, stride, pad):
     """Output length of a convolution or pooling window sliding over n (floor mode)."""
     return (n + 2 * pad - k) // stride + 1
@@ -223,7 +229,7 @@ def col2im(cols, B, C, H, W, kH, kW, dH, dW, padH, padW):
     if offset_loops(xp):
         for i in range(kH):
             for j in range(kW):
-                gpad[:, :, i:i + dH * (Ho - 1) + 1:dH, j:j + dW * (Wo - 1) + 1:dW] += c6[:, i, j]
+                gpad[(Ellipsis,) + offset_window(i, j, dH, dW, Ho, Wo)] += c6[:, i, j]
     else:  # gpad[c, b, i + dH p, j + dW q] += cols[(c, i, j), (b, p, q)], one scatter-add
         xp.add.at(gpad, _window_index(xp, C, B, kH, kW, Ho, Wo, (0, 1, dH), (0, 1, dW)), c6)
     return gpad[:, :, padH:padH + H, padW:padW + W]

@@ -1,7 +1,7 @@
 """Spatial pooling and upsampling."""
 from .backend import get_xp, scatter_add
 from .checks import check_int, check_shape, check_spatial, check_window_fits
-from .conv_ops import _window_index, offset_loops
+from .conv_ops import _window_index, offset_loops, offset_window
 from .module import Module
 
 
@@ -142,7 +142,7 @@ class SpatialMaxPooling(_WindowPooling):
         so the first one in row-major order keeps it."""
         xp = get_xp(xpad)
         kH, kW, dH, dW = self.kH, self.kW, self.dH, self.dW
-        slices = [((i, j), xpad[:, :, i:i + dH * (oH - 1) + 1:dH, j:j + dW * (oW - 1) + 1:dW])
+        slices = [((i, j), xpad[(Ellipsis,) + offset_window(i, j, dH, dW, oH, oW)])
                   for i in range(kH) for j in range(kW)]
         y = slices[0][1].copy()
         for _, v in slices[1:]:
@@ -340,7 +340,7 @@ class SpatialAveragePooling(_WindowPooling):
         if offset_loops(xp):  # NumPy: one slice per offset (see conv_ops on the two ways)
             for i in range(self.kH):
                 for j in range(self.kW):
-                    gpad[:, :, i:i + self.dH * (oH - 1) + 1:self.dH, j:j + self.dW * (oW - 1) + 1:self.dW] += g
+                    gpad[(Ellipsis,) + offset_window(i, j, self.dH, self.dW, oH, oW)] += g
         else:  # a device: gpad[b, c, i + dH p, j + dW q] += g[b, c, p, q], one scatter-add
             index = _window_index(xp, *g.shape[:2], self.kH, self.kW, oH, oW, (0, 1, self.dH), (0, 1, self.dW))
             scatter_add(gpad, index, g[:, None, None])
