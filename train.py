@@ -123,6 +123,8 @@ CADENCE = {
     "checkpoint_every": (100, POSITIVE_INT, "steps between checkpoints (and at the end)"),
     "val_every": (100, POSITIVE_INT, "steps between validations (and at the end)"),
     "stall_steps": (50, POSITIVE_INT, "stop when this many steps in a row leave every parameter unchanged"),
+    "threads": (None, POSITIVE_INT, "host BLAS threads (default: the BLAS's own, one per core; "
+                                    "as benchmarks/bench_step.py --threads)"),
 }
 CHOICES = {"model": sorted(models.MODELS), "loss": ["bce", "mse"], "backend": ["numpy", "cupy"]}
 BOOLEAN = {"last_frame_only", "binarize", "flow_zero_1x1", "flow_clamp"}
@@ -425,8 +427,9 @@ def train(given):
             cfg["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
             write_text(os.path.join(out, "config.json"), json.dumps(cfg, indent=1) + "\n")
             write_text(metrics_path, "")
-        return run_steps(trainer, cfg, out, xp, splits, best, records, stop,
-                         fresh=not given.get("resume"), new_folder=new_folder)
+        with nn.backend.host_threads(cfg["threads"]):
+            return run_steps(trainer, cfg, out, xp, splits, best, records, stop,
+                             fresh=not given.get("resume"), new_folder=new_folder)
 
 
 def run_steps(trainer, cfg, out, xp, splits, best, records, stop, fresh, new_folder):
@@ -541,8 +544,9 @@ def run_eval(given):
     splits = data_splits(cfg, seq_len=max(cfg["seq_len"], model.min_frames))
     limit = given.get("eval_batches")
     n = -(-len(splits["test"]) // cfg["batch_size"])
-    result = evaluate(model, batches(splits["test"], cfg["batch_size"], model.eval_needs, xp, limit),
-                      total=min(n, limit or n))
+    with nn.backend.host_threads(cfg["threads"]):
+        result = evaluate(model, batches(splits["test"], cfg["batch_size"], model.eval_needs, xp, limit),
+                          total=min(n, limit or n))
     result.update(model=cfg["model"], checkpoint=os.path.abspath(path), step=int(ckpt["step"]))
     out = os.path.dirname(os.path.abspath(path))
     first = next(batches(splits["test"], 1, model.eval_needs, xp))

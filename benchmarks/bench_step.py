@@ -103,9 +103,20 @@ def enable_tf32(xp):
         linalg.set_compute_type(numpy.float32, linalg.COMPUTE_TYPE_TF32)
 
 
+def blas_line():
+    """NumPy's BLAS: library, version, the kernel set it runs and its threads (threadpoolctl)."""
+    from threadpoolctl import threadpool_info
+    blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    described = "; ".join(f"{p['internal_api']} {p['version']} {p.get('architecture', '')} "
+                          f"{p['num_threads']} threads" for p in blas) or "unknown"
+    pinned = "  ".join(f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ)
+    return f"blas {described}  {pinned}".rstrip()
+
+
 def versions(args, xp):
     """The lines that say what was measured where."""
-    lines = [f"python {sys.version.split()[0]}  numpy {numpy.__version__}  nnlite backend {args.backend}"]
+    lines = [f"python {sys.version.split()[0]}  numpy {numpy.__version__}  nnlite backend {args.backend}",
+             blas_line()]
     if args.backend == "cupy":
         props = xp.cuda.runtime.getDeviceProperties(xp.cuda.Device().id)
         name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
@@ -280,8 +291,7 @@ def main(argv=None):
     if args.backend == "stand-in":
         return run_stand_in(args)
     if args.threads:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(args.threads)
+        nn.backend.host_threads(args.threads)  # set when made, kept for the whole process
         if args.torch_only:  # --vs-torch times PyTorch in a child, which sets its own threads
             import torch
             torch.set_num_threads(args.threads)

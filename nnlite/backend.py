@@ -15,6 +15,7 @@ set with ``use_cupy(module)``. Everything here (``get_xp``, ``to_device``,
 ``to_numpy``, ``gpu_available``...) reads that one name, so the rest of the library
 never asks which it is.
 """
+import contextlib
 import ctypes
 import functools
 import importlib
@@ -227,3 +228,21 @@ def keep_freed_host_memory(keep_bytes=1 << 30):
     except (OSError, AttributeError):
         return False
     return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, int(keep_bytes)))
+
+
+def host_threads(n=None):
+    """A context in which the host's BLAS (and any OpenMP pool) runs ``n`` threads; with
+    ``n`` None, the library's own choice (OpenBLAS: one per core) is left alone. It acts
+    on the libraries loaded when it is called (NumPy's BLAS among them).
+
+    ``train.py --threads`` and ``benchmarks/bench_step.py --threads`` both go through
+    here, so a timed step and a training run use the same setting. It is set through
+    threadpoolctl, which finds the BLAS that NumPy loaded; how long OpenBLAS's idle workers
+    spin before they sleep is read from ``OPENBLAS_THREAD_TIMEOUT`` when the library
+    loads and cannot be changed afterwards (``benchmarks/RESULTS.md``, third round).
+    Like threadpoolctl's ``threadpool_limits``, the limit holds from the call on, and
+    leaving a ``with`` block restores the previous one."""
+    if n is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(limits=n)

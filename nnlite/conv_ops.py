@@ -428,7 +428,7 @@ def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=N
         for b0, b1 in batch_chunks(B, F * kH * kW * H * W):
             G = im2col(gy[b0:b1], kH, kW, 1, 1, kH - 1 - padH, kW - 1 - padW)
             if x is not None:
-                gW = gW + G @ to_channel_major(x[b0:b1]).T
+                gW = gW + xp.matmul(G, to_channel_major(x[b0:b1]).T)
             if need_input:
                 xp.matmul(Wf.T, G, out=gxc[:, b0:b1].reshape(C, -1))
         if x is not None:  # gW[(f, i', j'), c] holds dL/dW[f, c, kH-1-i', kW-1-j']
@@ -439,7 +439,7 @@ def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=N
         for b0, b1 in batch_chunks(B, K * L):
             gyc = to_channel_major(gy[b0:b1])
             if x is not None:  # before gcols: the columns live in the same work buffer
-                gW = gW + gyc @ im2col(x[b0:b1], kH, kW, dH, dW, padH, padW).T
+                gW = gW + xp.matmul(gyc, im2col(x[b0:b1], kH, kW, dH, dW, padH, padW).T)
             if need_input:
                 gcols = xp.matmul(W2.T, gyc, out=scratch(xp, K * gyc.shape[1], gy.dtype).reshape(K, -1))
                 gxc[:, b0:b1] = col2im(gcols, b1 - b0, C, H, W, kH, kW, dH, dW, padH, padW)

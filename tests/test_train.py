@@ -100,6 +100,28 @@ def test_a_short_run_is_a_folder_with_settings_checkpoints_log_and_pictures(xp, 
         assert (tmp_path / name).read_bytes().startswith(magic), name
 
 
+def test_threads_hold_for_the_run_only_and_are_saved(tmp_path, monkeypatch):
+    """``--threads N``: every training step runs with N threads in NumPy's BLAS, the
+    setting is in config.json, and the process's own setting is back once the run ends."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():  # {library file: threads}; the run may load more BLAS libraries (SciPy's)
+        return {p["filepath"]: p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    before, seen, step = blas_threads(), [], Trainer.step
+
+    def recording(self, *args, **kw):
+        seen.append({path: blas_threads()[path] for path in before})
+        return step(self, *args, **kw)
+
+    monkeypatch.setattr(Trainer, "step", recording)
+    want = 2 if 2 not in before.values() else 3
+    run(tmp_path, "--iterations", "2", "--threads", str(want))
+    assert seen == [dict.fromkeys(before, want)] * 2
+    assert {path: blas_threads()[path] for path in before} == before
+    assert json.loads((tmp_path / "config.json").read_text())["threads"] == want
+
+
 def test_resume_with_no_flags_repeats_an_uninterrupted_run(tmp_path):
     """Run A: 4 steps. Run B: 2 steps, then ``--resume --iterations 4`` and nothing else.
 
@@ -205,6 +227,7 @@ def test_sigterm_exits_143_with_a_checkpoint(tmp_path):
     (["--resume"], "holds no run (no config.json)"),
     (["--eval", "/nonexistent/ckpt.h5"], "--eval: nnlite.load: no such file"),
     (["--eval-batches", "0", "--eval", "x.h5"], "argument --eval-batches: must be >= 1"),
+    (["--threads", "0"], "argument --threads: must be >= 1"),
 ])
 def test_a_bad_flag_is_one_line_exit_2_and_leaves_no_folder(tmp_path, capsys, flags, says):
     out = tmp_path / "run"
