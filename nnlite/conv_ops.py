@@ -55,9 +55,13 @@ Wrow[(i, f), (c, j)] = W[f, c, i, j]:
                    the forward multiplies only the image's rows and zeroes Z's others
 * input gradient   the stride-1 correlation of the gradient side (gy padded by
                    k - 1 - pad, the kernel flipped, its planes swapped), by this same forward
-* weight gradient  ``dL/dW[f, c, i, j] = sum_{p, b, q} gy[f, b, p, q] R[(c, j), (p + i, b, q)]``:
-                   kH GEMMs, one batched matmul, against the row-shifted views of R,
-                   with gy laid out as (F, (p, b, q))
+* weight gradient  ``dL/dW[f, c, i, j] = sum_{p, b, q} R[(c, j), (p + i, b, q)] gy[f, b, p, q]``:
+                   kH GEMMs, one batched matmul, of the row-shifted views of R with gy
+                   laid out as ((p, b, q), F). Each product is a long inner product (a
+                   few hundred outputs, tens of thousands of terms each); OpenBLAS runs it
+                   1.1 to 2.1 times faster with R's C kW rows as the first operand than
+                   with gy's F rows, with both its AVX2 and its AVX-512 kernels
+                   (``benchmarks/RESULTS.md``, seventh round)
 
 **Choosing a path.** Every path does the same multiply-adds, with GEMMs that run near
 the SGEMM rate; what separates them is the memory their buffers move, so
@@ -413,14 +417,14 @@ def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=N
             for b0, b1 in batch_chunks(B, C * kW * (H + 2 * padH) * Wo):
                 n = (H + 2 * padH) * (b1 - b0) * Wo
                 R = row_columns(x[b0:b1], kW, padH, padW, scratch(xp, C * kW * n, x.dtype))
-                # dL/dW[f, c, i, j] = sum_{p, b, q} gy[f, b, p, q] R[(c, j), (p + i, b, q)]: kH GEMMs
-                # (one batched matmul) against the row-shifted windows of R, gy as (F, (p, b, q))
-                gyr = xp.ascontiguousarray(gy[b0:b1].transpose(1, 2, 0, 3)).reshape(F, -1)
+                # dL/dW[f, c, i, j] = sum_{p, b, q} R[(c, j), (p + i, b, q)] gy[f, b, p, q]: kH GEMMs
+                # (one batched matmul) of the row-shifted windows of R with gy as ((p, b, q), F)
+                gyt = xp.ascontiguousarray(gy[b0:b1].transpose(2, 0, 3, 1)).reshape(-1, F)
                 sr, sc = R.strides
-                Ri = xp.lib.stride_tricks.as_strided(R, shape=(kH, C * kW, gyr.shape[1]),
+                Ri = xp.lib.stride_tricks.as_strided(R, shape=(kH, C * kW, gyt.shape[0]),
                                                      strides=((b1 - b0) * Wo * sc, sr, sc))
-                gW = gW + xp.matmul(gyr, Ri.transpose(0, 2, 1))
-            gradWeight += scale * gW.reshape(kH, F, C, kW).transpose(1, 2, 0, 3)
+                gW = gW + xp.matmul(Ri, gyt)
+            gradWeight += scale * gW.reshape(kH, C, kW, F).transpose(3, 1, 0, 2)
         if need_input:  # the stride-1 correlation of the gradient side, by rows
             _rows_conv(gy, weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), kH - 1 - padH, kW - 1 - padW, gxc)
     elif path == "gradient":
