@@ -5,7 +5,10 @@
     python benchmarks/bench_step.py --backend cupy --tf32 --vs-torch --profile
     python benchmarks/bench_step.py --backend stand-in --model all
 
-Prints the versions and the device, the median step time, the achieved GFLOP/s
+Prints the versions and the device, NumPy's BLAS (the kernel set OpenBLAS runs, its
+threads, and the variables that pin its kernels: a machine that sets
+``OPENBLAS_CORETYPE`` times those kernels, so compare runs only with the same line, and
+see ``benchmarks/RESULTS.md`` for the command that unsets them), the median step time, the achieved GFLOP/s
 (convolution and GEMM work only, see ``flops.py``) and its share of the 2048x2048
 SGEMM speed (the mean of a reading just before the timed steps and one just after),
 the peak memory of a step (NumPy: tracemalloc; CuPy: the memory pool's high-water mark
