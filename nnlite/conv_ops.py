@@ -57,11 +57,12 @@ Wrow[(i, f), (c, j)] = W[f, c, i, j]:
                    k - 1 - pad, the kernel flipped, its planes swapped), by this same forward
 * weight gradient  ``dL/dW[f, c, i, j] = sum_{p, b, q} R[(c, j), (p + i, b, q)] gy[f, b, p, q]``:
                    kH GEMMs, one batched matmul, of the row-shifted views of R with gy
-                   laid out as ((p, b, q), F). Each product is a long inner product (a
-                   few hundred outputs, tens of thousands of terms each); OpenBLAS runs it
-                   1.1 to 2.1 times faster with R's C kW rows as the first operand than
-                   with gy's F rows, with both its AVX2 and its AVX-512 kernels
-                   (``benchmarks/RESULTS.md``, seventh round)
+                   as ((p, b, q), F) (the transposed view of gy laid out as (F, (p, b, q))).
+                   Each product is a long inner product (a few hundred outputs, tens of
+                   thousands of terms each), which OpenBLAS runs faster with R's C kW rows
+                   as its first operand than with gy's F rows: up to 2x for few planes,
+                   with its AVX2 and its AVX-512 kernels alike (``benchmarks/RESULTS.md``,
+                   seventh round)
 
 **Choosing a path.** Every path does the same multiply-adds, with GEMMs that run near
 the SGEMM rate; what separates them is the memory their buffers move, so
@@ -418,12 +419,13 @@ def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=N
                 n = (H + 2 * padH) * (b1 - b0) * Wo
                 R = row_columns(x[b0:b1], kW, padH, padW, scratch(xp, C * kW * n, x.dtype))
                 # dL/dW[f, c, i, j] = sum_{p, b, q} R[(c, j), (p + i, b, q)] gy[f, b, p, q]: kH GEMMs
-                # (one batched matmul) of the row-shifted windows of R with gy as ((p, b, q), F)
-                gyt = xp.ascontiguousarray(gy[b0:b1].transpose(2, 0, 3, 1)).reshape(-1, F)
+                # (one batched matmul) of the row-shifted windows of R with gy as ((p, b, q), F), the
+                # transposed view of its copy as (F, (p, b, q)) (a copy in runs of Wo; none with F last)
+                gyr = xp.ascontiguousarray(gy[b0:b1].transpose(1, 2, 0, 3)).reshape(F, -1)
                 sr, sc = R.strides
-                Ri = xp.lib.stride_tricks.as_strided(R, shape=(kH, C * kW, gyt.shape[0]),
+                Ri = xp.lib.stride_tricks.as_strided(R, shape=(kH, C * kW, gyr.shape[1]),
                                                      strides=((b1 - b0) * Wo * sc, sr, sc))
-                gW = gW + xp.matmul(Ri, gyt)
+                gW = gW + xp.matmul(Ri, gyr.T)
             gradWeight += scale * gW.reshape(kH, C, kW, F).transpose(3, 1, 0, 2)
         if need_input:  # the stride-1 correlation of the gradient side, by rows
             _rows_conv(gy, weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), kH - 1 - padH, kW - 1 - padW, gxc)
