@@ -17,6 +17,7 @@ never asks which it is.
 """
 import contextlib
 import ctypes
+from concurrent.futures import ThreadPoolExecutor, wait
 import functools
 import importlib
 import json
@@ -176,6 +177,9 @@ def new_parameter(*shape):
 
 
 _scratch = threading.local()
+#: every thread's scratch store, so that ``free_scratch`` reaches the host pool's threads too
+_scratch_stores = []
+_scratch_lock = threading.Lock()
 
 
 def scratch(xp, n, dtype):
@@ -184,13 +188,18 @@ def scratch(xp, n, dtype):
 
     One buffer is kept per thread, array namespace, device and dtype, and grows to the
     largest ``n`` asked for; the caller gets a prefix view and must be done with it
-    before the next ``scratch`` call. Why: a fresh large NumPy array is fresh pages from
-    the kernel, and zeroing those cost a quarter of the paper's training step
+    before the next ``scratch`` call. Per thread, so that the frames ``host_parallel``
+    runs side by side each have their own. Why reuse: a fresh large NumPy array is fresh
+    pages from the kernel, and zeroing those cost a quarter of the paper's training step
     (``benchmarks/RESULTS.md``). ``free_scratch()`` gives the memory back.
     """
     device = xp.cuda.Device().id if xp is cupy else None
     key = (xp.__name__, device, numpy.dtype(dtype).str)
-    store = _scratch.__dict__.setdefault("arrays", {})
+    store = getattr(_scratch, "arrays", None)
+    if store is None:
+        store = _scratch.arrays = {}
+        with _scratch_lock:
+            _scratch_stores.append(store)
     a = store.get(key)
     if a is None or a.size < n:
         store.pop(key, None)  # free the old buffer before allocating the larger one
@@ -199,8 +208,11 @@ def scratch(xp, n, dtype):
 
 
 def free_scratch():
-    """Drop this thread's ``scratch`` buffers."""
-    _scratch.__dict__.pop("arrays", None)
+    """Drop every thread's ``scratch`` buffers; call it between steps, when no
+    convolution is running."""
+    with _scratch_lock:
+        for store in _scratch_stores:
+            store.clear()
 
 
 #: glibc's ``mallopt`` parameters (malloc.h)
@@ -241,8 +253,75 @@ def host_threads(n=None):
     spin before they sleep is read from ``OPENBLAS_THREAD_TIMEOUT`` when the library
     loads and cannot be changed afterwards (``benchmarks/RESULTS.md``, third round).
     Like threadpoolctl's ``threadpool_limits``, the limit holds from the call on, and
-    leaving a ``with`` block restores the previous one."""
+    leaving a ``with`` block restores the previous one. The same number also sets how many
+    parts ``host_parallel`` splits a convolution's frames into, so ``--threads 1`` runs
+    everything on one core."""
     if n is None:
         return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits
     return threadpool_limits(limits=n)
+
+
+@functools.lru_cache(maxsize=None)
+def _host_blas():
+    """threadpoolctl's controller of the BLAS libraries loaded now (NumPy's among them),
+    made once: finding them scans the process's libraries (a few milliseconds)."""
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController().select(user_api="blas")
+
+
+_parallel = threading.local()
+_pool, _pool_size = None, 0
+_pool_lock = threading.Lock()
+
+
+def host_ranges(xp, n):
+    """Split ``n`` frames into contiguous ``(lo, hi)`` ranges for ``host_parallel``: one per
+    host BLAS thread (``host_threads``), at most ``n``. A single range ``[(0, n)]`` on a
+    device, at one thread, and inside a range that ``host_parallel`` is already running
+    (no nested splits)."""
+    if xp is not numpy or n < 2 or getattr(_parallel, "inside", False):
+        return [(0, n)]
+    k = min(n, max((lib.num_threads for lib in _host_blas().lib_controllers), default=1))
+    return [(n * i // k, n * (i + 1) // k) for i in range(k)]
+
+
+def _run_inside(part, lo, hi):
+    _parallel.inside = True
+    try:
+        return part(lo, hi)
+    finally:
+        _parallel.inside = False
+
+
+def host_parallel(part, ranges):
+    """``[part(lo, hi) for (lo, hi) in ranges]``, the ranges run side by side on the host,
+    each with a one-thread BLAS: the first in the calling thread, the others in a pool kept
+    for the process. One range runs as a plain call.
+
+    Why: Torch7's SpatialConvolutionMM runs the frames of a batch in parallel (an OpenMP
+    loop over frames, each with its own columns buffer) rather than one large GEMM on
+    several BLAS threads. NumPy releases the GIL inside its copies, reductions and BLAS
+    calls, so threads do the same here: the im2col copies, col2im sums and reductions,
+    which NumPy runs on one core, now run on all of them, and each GEMM runs on one core
+    without OpenBLAS's hand-offs between its threads (``benchmarks/RESULTS.md``, eighth
+    round). The BLAS thread count is set once around the whole run (OpenBLAS's count is
+    global to the process) and restored afterwards; an exception in any part is raised
+    after every part has finished."""
+    if len(ranges) == 1:
+        return [part(*ranges[0])]
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool_size < len(ranges) - 1:  # more threads than before: a larger pool
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool_size = len(ranges) - 1
+            _pool = ThreadPoolExecutor(_pool_size, thread_name_prefix="nnlite-host")
+        pool = _pool
+    with _host_blas().limit(limits=1):
+        futures = [pool.submit(_run_inside, part, lo, hi) for lo, hi in ranges[1:]]
+        try:
+            first = _run_inside(part, *ranges[0])
+        finally:
+            wait(futures)
+    return [first] + [f.result() for f in futures]

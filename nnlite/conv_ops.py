@@ -106,6 +106,18 @@ it is allocated once and reused, and a batch whose buffer would exceed
 straight into its columns of the output). Memory stays bounded whatever the batch,
 and every chunk's GEMM is still thousands of columns wide.
 
+**Frames side by side.** On the host, ``conv2d`` and ``conv2d_backward`` split the batch
+into one contiguous range of frames per BLAS thread and run the ranges in threads
+(``backend.host_parallel``), each with a one-thread BLAS and its own work buffer, the
+weight and bias gradients of the ranges summed at the end. This is Torch7's
+SpatialConvolutionMM, whose OpenMP loop runs the frames of a batch in parallel. NumPy
+lets go of the GIL inside its copies, reductions and BLAS calls, so the im2col copies,
+col2im sums and partial-map reductions, which NumPy runs on one core, run on every core,
+and no GEMM waits on hand-offs between OpenBLAS's threads (``benchmarks/RESULTS.md``,
+eighth round). The ranges share ``WORK_ELEMENTS`` between them, so memory does not grow
+with the thread count; ``--threads 1`` (``backend.host_threads``) runs one range. On a
+device a call is one range: the GPU already runs each kernel over the whole batch.
+
 **Layouts.** Every GEMM reads and writes channel-major matrices, (C, B H W), while
 modules exchange batch-major (B, C, H, W) arrays. ``conv2d`` and ``conv2d_backward``
 therefore hand back a contiguous copy by default, and with ``channel_major=True`` a
@@ -117,7 +129,7 @@ layout (their gates are elementwise, so any layout serves): for AE-ConvLSTM that
 import functools
 import math
 
-from .backend import get_xp, host_xp, scratch
+from .backend import get_xp, host_parallel, host_ranges, host_xp, scratch
 
 #: Elements of the largest work buffer one convolution call uses (128 MiB in float32);
 #: a batch that needs more is split into chunks of frames.
@@ -202,10 +214,12 @@ def _batch_layout(a, channel_major):
     return view if channel_major else get_xp(a).ascontiguousarray(view)
 
 
-def batch_chunks(B, per_item):
-    """Split B frames into equal chunks whose work buffers hold at most ``WORK_ELEMENTS``
-    (``per_item`` elements per frame; a single frame is never split)."""
-    n_chunks = math.ceil(B * per_item / WORK_ELEMENTS)
+def batch_chunks(B, per_item, budget=None):
+    """Split B frames into equal chunks whose work buffers hold at most ``budget`` elements
+    (default ``WORK_ELEMENTS``; ``per_item`` elements per frame; a single frame is never
+    split). Frames run side by side (``host_parallel``) share ``WORK_ELEMENTS`` between
+    them, so memory stays bounded whatever the thread count."""
+    n_chunks = math.ceil(B * per_item / (budget or WORK_ELEMENTS))
     size = max(1, math.ceil(B / max(1, min(B, n_chunks))))
     return [(b, min(b + size, B)) for b in range(0, B, size)]
 
@@ -256,7 +270,7 @@ def row_columns(x, kW, padH, padW, out):
     return R
 
 
-def _rows_conv(x, weight, padH, padW, out):
+def _rows_conv(x, weight, padH, padW, out, budget=None):
     """The stride-1 row-columns forward, written into ``out`` (F, B, Ho, Wo): with
     ``Wrow[(i, f), (c, j)] = W[f, c, i, j]``, one GEMM ``Z = Wrow @ R`` gives kH partial
     maps, ``Z[(i, f), (r, b, q)] = sum_{c, j} W[f, c, i, j] xpad[b, c, r, q + j]``, and
@@ -267,7 +281,7 @@ def _rows_conv(x, weight, padH, padW, out):
     F, _, kH, kW = weight.shape
     Ho, Wo = out.shape[2:]
     Wrow = weight.transpose(2, 0, 1, 3).reshape(kH * F, C * kW)
-    for b0, b1 in batch_chunks(B, (C * kW * H + kH * F * (H + 2 * padH)) * Wo):
+    for b0, b1 in batch_chunks(B, (C * kW * H + kH * F * (H + 2 * padH)) * Wo, budget):
         n, m = H * (b1 - b0) * Wo, padH * (b1 - b0) * Wo  # R's columns; Z's padding rows, each side
         buf = scratch(xp, C * kW * n + kH * F * (n + 2 * m), x.dtype)  # R, then Z
         # the padding rows of xpad are zero, and so are their partial maps: R holds only the
@@ -358,23 +372,37 @@ def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0, channel_major=False):
 
     The GEMMs write y as (F, B, Ho, Wo). It is returned as a contiguous (B, F, Ho, Wo)
     array, or, with ``channel_major``, as a (B, F, Ho, Wo) view of that memory (no copy),
-    for a caller that works in channel-major layout (the convolutional LSTMs)."""
+    for a caller that works in channel-major layout (the convolutional LSTMs). On the host
+    the frames are split over the BLAS threads (``host_parallel``)."""
     xp = get_xp(x)
     B, C, H, W = x.shape
     F, _, kH, kW = weight.shape
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
-    L = Ho * Wo
-    y = xp.empty((F, B * L), dtype=x.dtype)
+    y = xp.empty((F, B, Ho, Wo), dtype=x.dtype)
     path = forward_path(C, H, W, F, kH, kW, dH, dW, padH, padW)
+    ranges = host_ranges(xp, B)
+    budget = WORK_ELEMENTS // len(ranges)
+    host_parallel(lambda lo, hi: _forward_frames(x[lo:hi], weight, bias, dH, dW, padH, padW, path,
+                                                 y[:, lo:hi], budget), ranges)
+    return _batch_layout(y, channel_major)
+
+
+def _forward_frames(x, weight, bias, dH, dW, padH, padW, path, y, budget):
+    """``conv2d``'s work for the frames of ``x``, by ``path``, into ``y`` (F, B, Ho, Wo),
+    in chunks of frames whose work buffer holds at most ``budget`` elements."""
+    xp = get_xp(x)
+    B, C, H, W = x.shape
+    F, _, kH, kW = weight.shape
+    Ho, Wo = y.shape[2:]
     if path == "rows":
-        _rows_conv(x, weight, padH, padW, y.reshape(F, B, Ho, Wo))
+        _rows_conv(x, weight, padH, padW, y, budget)
     elif path == "shift":
         Wr = _shifted_weight(weight)
-        for b0, b1 in batch_chunks(B, F * kH * kW * H * W):
+        for b0, b1 in batch_chunks(B, F * kH * kW * H * W, budget):
             xc = to_channel_major(x[b0:b1])
             Z = scratch(xp, Wr.shape[0] * xc.shape[1], x.dtype).reshape(Wr.shape[0], -1)
             Z = xp.matmul(Wr, xc, out=Z).reshape(F, kH, kW, b1 - b0, H, W)
-            yc = y[:, b0 * L:b1 * L].reshape(F, b1 - b0, Ho, Wo)
+            yc = y[:, b0:b1]
             if offset_loops(xp):
                 yc.fill(0)
                 for i, j, (po, qo), (pi, qi) in _shifts(kH, kW, padH, padW, Ho, Wo, H, W):
@@ -386,11 +414,10 @@ def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0, channel_major=False):
                 yc[...] = planes[inside]
     else:
         W2 = weight.reshape(F, -1)
-        for b0, b1 in batch_chunks(B, C * kH * kW * L):
-            xp.matmul(W2, im2col(x[b0:b1], kH, kW, dH, dW, padH, padW), out=y[:, b0 * L:b1 * L])
+        for b0, b1 in batch_chunks(B, C * kH * kW * Ho * Wo, budget):
+            xp.matmul(W2, im2col(x[b0:b1], kH, kW, dH, dW, padH, padW), out=y[:, b0:b1].reshape(F, -1))
     if bias is not None:
-        y += bias.reshape(F, 1)
-    return _batch_layout(y.reshape(F, B, Ho, Wo), channel_major)
+        y += bias.reshape(F, 1, 1, 1)
 
 
 def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=None, scale=1.0,
@@ -404,18 +431,48 @@ def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=N
     gradient and the input gradient's columns share one work buffer. ``gy`` and ``x``
     may be channel-major views: their channel-major layout is then a view, not a copy.
     dL/dx is computed as (C, B, H, W); with ``channel_major`` it is returned as a view of
-    that memory, else as a contiguous (B, C, H, W) array.
+    that memory, else as a contiguous (B, C, H, W) array. On the host the frames are split
+    over the BLAS threads (``host_parallel``), each part's weight and bias gradients summed
+    at the end.
     """
     xp = get_xp(gy)
     B, C, H, W = input_shape
     F, _, kH, kW = weight.shape
     gxc = xp.empty((C, B, H, W), dtype=gy.dtype) if need_input else None
-    gW = 0
-    path = backward_path(C, H, W, F, kH, kW, dH, dW, padH, padW, need_input, x is not None)
+    need_weight, need_bias = x is not None, x is not None and gradBias is not None
+    path = backward_path(C, H, W, F, kH, kW, dH, dW, padH, padW, need_input, need_weight)
+    ranges = host_ranges(xp, B)
+    budget = WORK_ELEMENTS // len(ranges)
+    parts = host_parallel(lambda lo, hi: _backward_frames(
+        gy[lo:hi], weight, x[lo:hi] if need_weight else None, gxc[:, lo:hi] if need_input else None,
+        (hi - lo, C, H, W), dH, dW, padH, padW, path, need_bias, budget), ranges)
+    if need_weight:
+        gW = sum(gW for gW, _ in parts)
+        if path == "rows":  # gW[i, (c, j), f] holds dL/dW[f, c, i, j]
+            gW = gW.reshape(kH, C, kW, F).transpose(3, 1, 0, 2)
+        elif path == "gradient":  # gW[(f, i', j'), c] holds dL/dW[f, c, kH-1-i', kW-1-j']
+            gW = gW.reshape(F, kH, kW, C)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
+        else:
+            gW = gW.reshape(gradWeight.shape)
+        gradWeight += scale * gW
+    if need_bias:
+        gradBias += scale * sum(gb for _, gb in parts)
+    return _batch_layout(gxc, channel_major) if need_input else None
+
+
+def _backward_frames(gy, weight, x, gxc, input_shape, dH, dW, padH, padW, path, need_bias, budget):
+    """``conv2d_backward``'s work for the frames of ``gy``, by ``path``: writes dL/dx into
+    ``gxc`` (C, B, H, W) unless it is None, and returns (dL/dW in the path's layout, dL/dbias)
+    for these frames, (None, None) for what ``x`` None or ``need_bias`` False leaves out.
+    Chunks of frames hold at most ``budget`` elements in the work buffer."""
+    xp = get_xp(gy)
+    B, C, H, W = input_shape
+    F, _, kH, kW = weight.shape
+    gW = 0 if x is not None else None
     if path == "rows":
         Ho, Wo = gy.shape[2:]
         if x is not None:
-            for b0, b1 in batch_chunks(B, C * kW * (H + 2 * padH) * Wo):
+            for b0, b1 in batch_chunks(B, C * kW * (H + 2 * padH) * Wo, budget):
                 n = (H + 2 * padH) * (b1 - b0) * Wo
                 R = row_columns(x[b0:b1], kW, padH, padW, scratch(xp, C * kW * n, x.dtype))
                 # dL/dW[f, c, i, j] = sum_{p, b, q} R[(c, j), (p + i, b, q)] gy[f, b, p, q]: kH GEMMs
@@ -426,34 +483,28 @@ def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=N
                 Ri = xp.lib.stride_tricks.as_strided(R, shape=(kH, C * kW, gyr.shape[1]),
                                                      strides=((b1 - b0) * Wo * sc, sr, sc))
                 gW = gW + xp.matmul(Ri, gyr.T)
-            gradWeight += scale * gW.reshape(kH, C, kW, F).transpose(3, 1, 0, 2)
-        if need_input:  # the stride-1 correlation of the gradient side, by rows
-            _rows_conv(gy, weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), kH - 1 - padH, kW - 1 - padW, gxc)
+        if gxc is not None:  # the stride-1 correlation of the gradient side, by rows
+            _rows_conv(gy, weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), kH - 1 - padH, kW - 1 - padW,
+                       gxc, budget)
     elif path == "gradient":
         Wf = _flipped_weight(weight)
-        for b0, b1 in batch_chunks(B, F * kH * kW * H * W):
+        for b0, b1 in batch_chunks(B, F * kH * kW * H * W, budget):
             G = im2col(gy[b0:b1], kH, kW, 1, 1, kH - 1 - padH, kW - 1 - padW)
             if x is not None:
                 gW = gW + xp.matmul(G, to_channel_major(x[b0:b1]).T)
-            if need_input:
+            if gxc is not None:
                 xp.matmul(Wf.T, G, out=gxc[:, b0:b1].reshape(C, -1))
-        if x is not None:  # gW[(f, i', j'), c] holds dL/dW[f, c, kH-1-i', kW-1-j']
-            gradWeight += scale * gW.reshape(F, kH, kW, C)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
     else:
         W2 = weight.reshape(F, -1)
         K, L = W2.shape[1], gy.shape[2] * gy.shape[3]
-        for b0, b1 in batch_chunks(B, K * L):
+        for b0, b1 in batch_chunks(B, K * L, budget):
             gyc = to_channel_major(gy[b0:b1])
             if x is not None:  # before gcols: the columns live in the same work buffer
                 gW = gW + xp.matmul(gyc, im2col(x[b0:b1], kH, kW, dH, dW, padH, padW).T)
-            if need_input:
+            if gxc is not None:
                 gcols = xp.matmul(W2.T, gyc, out=scratch(xp, K * gyc.shape[1], gy.dtype).reshape(K, -1))
                 gxc[:, b0:b1] = col2im(gcols, b1 - b0, C, H, W, kH, kW, dH, dW, padH, padW)
-        if x is not None:
-            gradWeight += scale * gW.reshape(gradWeight.shape)
-    if x is not None and gradBias is not None:
-        gradBias += scale * gy.sum(axis=(0, 2, 3))
-    return _batch_layout(gxc, channel_major) if need_input else None
+    return gW, gy.sum(axis=(0, 2, 3)) if need_bias else None
 
 
 def conv2d_grad_input(gy, weight, input_shape, dH=1, dW=1, padH=0, padW=0):

@@ -295,3 +295,104 @@ def test_a_forced_path_applies_only_where_it_can(monkeypatch):
     assert nn.conv_ops.forward_path(16, 32, 32, 64, 7, 7, padH=3, padW=3) == "shift"
     assert nn.conv_ops.forward_path(16, 32, 32, 64, 7, 7, 2, 2, 3, 3) == "columns"
     assert nn.conv_ops.backward_path(16, 32, 32, 64, 3, 3, padH=3, padW=3) == "columns"
+
+
+# Frames side by side on the host (backend.host_parallel): the same numbers as one thread.
+
+def test_host_ranges_split_the_frames_one_range_per_blas_thread():
+    with nn.backend.host_threads(3):
+        assert nn.backend.host_ranges(numpy, 7) == [(0, 2), (2, 4), (4, 7)]
+        assert nn.backend.host_ranges(numpy, 2) == [(0, 1), (1, 2)]  # never more ranges than frames
+        assert nn.backend.host_ranges(object(), 7) == [(0, 7)]      # a device namespace: one range
+    with nn.backend.host_threads(1):
+        assert nn.backend.host_ranges(numpy, 7) == [(0, 7)]
+
+
+def test_host_parallel_runs_every_range_once_in_order_on_one_blas_thread_each():
+    from threadpoolctl import threadpool_info
+    import threading
+
+    def blas_threads():
+        return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    def part(lo, hi):
+        return lo, hi, threading.get_ident(), blas_threads(), nn.backend.host_ranges(numpy, 4)
+
+    with nn.backend.host_threads(3):
+        ranges = nn.backend.host_ranges(numpy, 7)
+        out = nn.backend.host_parallel(part, ranges)
+        assert [o[:2] for o in out] == ranges
+        caller = threading.get_ident()
+        assert out[0][2] == caller and all(o[2] != caller for o in out[1:])  # the rest in the pool
+        assert all(o[3] == 1 for o in out)                # one BLAS thread inside each part
+        assert all(o[4] == [(0, 4)] for o in out)         # no nested split
+        assert blas_threads() == 3                        # restored afterwards
+        assert nn.backend.host_ranges(numpy, 4) == [(0, 1), (1, 2), (2, 4)]
+
+
+def test_host_parallel_raises_after_every_part_has_finished():
+    finished = []
+
+    def part(lo, hi):
+        if lo == 0:
+            raise RuntimeError("part 0 failed")
+        finished.append(lo)
+        return lo
+
+    with nn.backend.host_threads(3):
+        with pytest.raises(RuntimeError, match="part 0 failed"):
+            nn.backend.host_parallel(part, nn.backend.host_ranges(numpy, 6))
+        assert sorted(finished) == [2, 4]
+        assert nn.backend.host_parallel(lambda lo, hi: hi - lo, [(0, 5)]) == [5]
+
+
+@pytest.mark.parametrize("g", GEOMETRIES)
+@pytest.mark.parametrize("forward,backward", [("columns", "columns"), ("shift", "gradient"),
+                                              ("rows", "rows")])
+def test_frames_split_over_threads_give_the_one_thread_numbers(rng, g, forward, backward, monkeypatch):
+    """Every path, split over 3 threads (each range chunked or not), gives the output and the
+    three gradients of one thread."""
+    monkeypatch.setattr(nn.conv_ops, "FORWARD_PATH", forward)
+    monkeypatch.setattr(nn.conv_ops, "BACKWARD_PATH", backward)
+    m = on(numpy, nn.SpatialConvolution(*g["args"]))
+    x = rand(numpy, rng, 7, *g["shape"][1:])
+    gy = rand(numpy, rng, *m.forward(x).shape)
+    results = []
+    for threads, work in ((1, nn.conv_ops.WORK_ELEMENTS), (3, nn.conv_ops.WORK_ELEMENTS), (3, 1)):
+        monkeypatch.setattr(nn.conv_ops, "WORK_ELEMENTS", work)
+        with nn.backend.host_threads(threads):
+            m.zeroGradParameters()
+            results.append([m.forward(x).copy(), m.backward(x, gy).copy(), m.gradWeight.copy(),
+                            m.gradBias.copy()])
+    for split in results[1:]:
+        for a, b in zip(split, results[0]):
+            numpy.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_split_frames_share_the_work_buffer_and_free_scratch_reaches_every_thread(monkeypatch):
+    """Threads share ``WORK_ELEMENTS``: a chunked convolution's peak host memory on 3 threads is
+    not above one thread's, and ``free_scratch`` gives back the pool threads' buffers too."""
+    import tracemalloc
+    m = nn.SpatialConvolution(8, 8, 5, 5, 1, 1, 2, 2)
+    x = numpy.random.default_rng(0).standard_normal((12, 8, 24, 24)).astype(numpy.float32)
+    monkeypatch.setattr(nn.conv_ops, "FORWARD_PATH", "columns")
+    monkeypatch.setattr(nn.conv_ops, "BACKWARD_PATH", "columns")
+    monkeypatch.setattr(nn.conv_ops, "WORK_ELEMENTS", 8 * 25 * 24 * 24 * 3)  # 3 frames a chunk
+    peaks = []
+    tracemalloc.start()
+    try:
+        for threads in (1, 3):
+            nn.backend.free_scratch()
+            base = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            with nn.backend.host_threads(threads):
+                y = m.forward(x)
+                m.backward(x, y)
+            peaks.append(tracemalloc.get_traced_memory()[1] - base)
+            del y
+            m.gradInput = m.output = None
+            nn.backend.free_scratch()
+            assert tracemalloc.get_traced_memory()[0] - base < 64 << 10
+    finally:
+        tracemalloc.stop()
+    assert peaks[1] <= peaks[0] * 1.05
