@@ -270,19 +270,27 @@ def _host_blas():
     return ThreadpoolController().select(user_api="blas")
 
 
+#: The fewest elements an elementwise pass hands to a thread of its own (``host_ranges``'
+#: ``grain``): handing over costs some tens of microseconds, the time of a pass over a few
+#: tens of thousands of elements.
+ELEMENTWISE_GRAIN = 1 << 16
+
 _parallel = threading.local()
 _pool, _pool_size = None, 0
 _pool_lock = threading.Lock()
 
 
-def host_ranges(xp, n):
-    """Split ``n`` frames into contiguous ``(lo, hi)`` ranges for ``host_parallel``: one per
-    host BLAS thread (``host_threads``), at most ``n``. A single range ``[(0, n)]`` on a
-    device, at one thread, and inside a range that ``host_parallel`` is already running
-    (no nested splits)."""
-    if xp is not numpy or n < 2 or getattr(_parallel, "inside", False):
+def host_ranges(xp, n, grain=1):
+    """Split ``n`` items (frames, or rows of an elementwise update) into contiguous
+    ``(lo, hi)`` ranges for ``host_parallel``: one per host BLAS thread (``host_threads``),
+    each of at least ``grain`` items. A single range ``[(0, n)]`` on a device, at one thread,
+    and inside a range that ``host_parallel`` is already running (no nested splits).
+    ``grain`` keeps small elementwise work in one thread (``ELEMENTWISE_GRAIN``)."""
+    if xp is not numpy or getattr(_parallel, "inside", False):
         return [(0, n)]
-    k = min(n, max((lib.num_threads for lib in _host_blas().lib_controllers), default=1))
+    k = min(n // grain, max((lib.num_threads for lib in _host_blas().lib_controllers), default=1))
+    if k < 2:
+        return [(0, n)]
     return [(n * i // k, n * (i + 1) // k) for i in range(k)]
 
 

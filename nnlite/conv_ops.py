@@ -472,13 +472,16 @@ def _backward_frames(gy, weight, x, gxc, input_shape, dH, dW, padH, padW, path, 
     if path == "rows":
         Ho, Wo = gy.shape[2:]
         if x is not None:
-            for b0, b1 in batch_chunks(B, C * kW * (H + 2 * padH) * Wo, budget):
-                n = (H + 2 * padH) * (b1 - b0) * Wo
-                R = row_columns(x[b0:b1], kW, padH, padW, scratch(xp, C * kW * n, x.dtype))
+            for b0, b1 in batch_chunks(B, (C * kW * (H + 2 * padH) + F * Ho) * Wo, budget):
+                n, m = (H + 2 * padH) * (b1 - b0) * Wo, Ho * (b1 - b0) * Wo
+                buf = scratch(xp, C * kW * n + F * m, x.dtype)  # R, then gy laid out
+                R = row_columns(x[b0:b1], kW, padH, padW, buf[:C * kW * n])
                 # dL/dW[f, c, i, j] = sum_{p, b, q} R[(c, j), (p + i, b, q)] gy[f, b, p, q]: kH GEMMs
                 # (one batched matmul) of the row-shifted windows of R with gy as ((p, b, q), F), the
                 # transposed view of its copy as (F, (p, b, q)) (a copy in runs of Wo; none with F last)
-                gyr = xp.ascontiguousarray(gy[b0:b1].transpose(1, 2, 0, 3)).reshape(F, -1)
+                gyr = buf[C * kW * n:].reshape(F, Ho, b1 - b0, Wo)
+                xp.copyto(gyr, gy[b0:b1].transpose(1, 2, 0, 3))
+                gyr = gyr.reshape(F, -1)
                 sr, sc = R.strides
                 Ri = xp.lib.stride_tricks.as_strided(R, shape=(kH, C * kW, gyr.shape[1]),
                                                      strides=((b1 - b0) * Wo * sc, sr, sc))

@@ -1,5 +1,5 @@
 """Spatial pooling and upsampling."""
-from .backend import get_xp, scatter_add
+from .backend import get_xp, host_parallel, host_ranges, scatter_add
 from .checks import check_int, check_shape, check_spatial, check_window_fits
 from .conv_ops import _window_index, offset_loops, offset_window
 from .module import Module
@@ -117,8 +117,11 @@ class SpatialMaxPooling(_WindowPooling):
         B, C, H, W = x4.shape
         oH, oW = self._output_hw(H, W)
         xpad = self._framed(x4, -xp.inf, oH, oW)
-        if offset_loops(xp):
-            y, offset = self._scan(xpad, oH, oW, W)
+        if offset_loops(xp):  # on the host, the frames split over the BLAS threads
+            y = xp.empty((B, C, oH, oW), dtype=x4.dtype)
+            offset = xp.empty(y.shape, dtype=xp.intp)
+            host_parallel(lambda lo, hi: self._scan(xpad[lo:hi], W, y[lo:hi], offset[lo:hi]),
+                          host_ranges(xp, B))
         else:  # one argmax over the windows; it returns the first maximum: Torch's tie rule
             windows = self._windows(xpad, oH, oW)
             arg = windows.argmax(axis=-1)
@@ -133,26 +136,26 @@ class SpatialMaxPooling(_WindowPooling):
         self.output = y.reshape(input.shape[:-2] + (oH, oW))
         return self.output
 
-    def _scan(self, xpad, oH, oW, W):
-        """The maxima and each one's offset ``i W + j`` in its window, one strided slice per
-        window offset (NumPy; ``conv_ops.offset_loops``): an argmax over windows of kH kW
+    def _scan(self, xpad, W, y, offset):
+        """The maxima, into ``y``, and each one's offset ``i W + j`` in its window, into
+        ``offset`` (both (B, C, oH, oW)), one strided slice per window offset (NumPy; ``conv_ops.offset_loops``): an argmax over windows of kH kW
         elements, NumPy's innermost axis, ran 4x slower. The maximum takes kH kW - 1
         ``maximum`` passes (NaN propagates, as it wins Torch's scan); then, from the last
         offset to the first, each offset holding the maximum (or a NaN) takes the argmax,
         so the first one in row-major order keeps it."""
         xp = get_xp(xpad)
         kH, kW, dH, dW = self.kH, self.kW, self.dH, self.dW
+        oH, oW = y.shape[2:]
         slices = [((i, j), xpad[(Ellipsis,) + offset_window(i, j, dH, dW, oH, oW)])
                   for i in range(kH) for j in range(kW)]
-        y = slices[0][1].copy()
+        xp.copyto(y, slices[0][1])
         for _, v in slices[1:]:
             xp.maximum(y, v, out=y)
-        offset = xp.full(y.shape, (kH - 1) * W + kW - 1, dtype=xp.intp)
+        offset.fill((kH - 1) * W + kW - 1)
         for (i, j), v in slices[-2::-1]:
             first = v == y
             first |= v != v
             xp.copyto(offset, i * W + j, where=first)
-        return y, offset
 
     @property
     def indices(self):

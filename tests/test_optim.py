@@ -208,3 +208,22 @@ def test_step_decay_follows_the_paper():
 def test_step_decay_rejects_a_negative_epoch():
     with pytest.raises(ValueError, match="epoch"):
         optim.step_decay(1e-4, -1)
+
+
+@pytest.mark.parametrize("shape", [(3 * nn.backend.ELEMENTWISE_GRAIN + 7,), (7, nn.backend.ELEMENTWISE_GRAIN // 2),
+                                   (5,), ()])
+def test_rmsprop_split_over_threads_gives_the_one_thread_update(shape):
+    """A large x is updated in ranges side by side (``backend.host_parallel``): the same
+    numbers, bit for bit, as one thread; a small or 0-d x is one range."""
+    rng = numpy.random.default_rng(0)
+    x0_, g = rng.standard_normal(shape), rng.standard_normal(shape)
+    results = []
+    for threads in (1, 3):
+        x, config = x0_.copy(), {"learningRate": 0.01}
+        with nn.backend.host_threads(threads):
+            for _ in range(2):
+                optim.rmsprop(lambda _: (0.0, g), x, config)
+        results.append((x, config["m"]))
+    for a, b in zip(*results):
+        numpy.testing.assert_array_equal(a, b)
+    assert not numpy.array_equal(results[0][0], x0_)

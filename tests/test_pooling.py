@@ -167,3 +167,18 @@ def test_upsampling_errors():
     m.forward(x)
     with pytest.raises(ValueError, match=r"gradOutput must be of shape \(1, 4, 4\), got shape \(1, 2, 2\)"):
         m.backward(x, x)
+
+
+def test_max_pool_scan_split_over_threads_gives_the_one_thread_result(rng):
+    """On the host the scan runs ranges of frames side by side (``backend.host_parallel``):
+    maxima, indices (ties and NaNs included) and gradients equal one thread's."""
+    m = nn.SpatialMaxPooling(3, 3, 2, 2, 1, 1)
+    x = rng.uniform(-1, 1, (5, 3, 9, 8)).round(1)
+    x[3, 1, 2, 2:4] = numpy.nan
+    gy = rng.uniform(-1, 1, m.forward(x).shape)
+    results = []
+    for threads in (1, 3):
+        with nn.backend.host_threads(threads):
+            results.append([m.forward(x).copy(), m.indices.copy(), m.backward(x, gy).copy()])
+    for a, b in zip(*results):
+        numpy.testing.assert_array_equal(a, b)

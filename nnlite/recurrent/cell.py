@@ -6,7 +6,7 @@ the gate pre-activations (matrix products or convolutions), which a subclass
 supplies.
 """
 from ..backend import fuse, get_xp
-from .base import AbstractRecurrent
+from .base import AbstractRecurrent, fold_time
 
 
 def _sigmoid(xp, a):
@@ -86,9 +86,13 @@ class AbstractLSTM(AbstractRecurrent):
     ``_input_backward(x, dA, fresh, need_input, scale)`` (all T steps at once: the
     input map does not feed the recurrence, so its backward waits until the reverse
     pass has produced every ``dA_t`` and then costs one GEMM for ``dx`` and one for
-    ``dWx``) and ``_hidden_backward(h_prev, dA, need_input, scale)`` (per step): each
+    ``dWx``) and ``_hidden_backward(h_prev, dA, need_input, scale)``: each
     returns the gradient of its map's input when ``need_input`` and, unless
-    ``scale`` is None, accumulates its parameter gradients. ``fresh`` is True when the sequence starts
+    ``scale`` is None, accumulates its parameter gradients. The reverse pass calls
+    ``_hidden_backward`` per step for ``dh_{t-1}`` alone, then once over all steps for
+    ``dWh`` (h_{t-1} and dA_t for t >= 1 stacked: ``H[:-1]`` and ``dA[1:]``, plus t = 0 for
+    a user-set h0): one map over T - 1 batches instead of T - 1 small ones, each of which,
+    for the fully connected LSTM, wrote its own full-size (4 out, out) term. ``fresh`` is True when the sequence starts
     from no state at all (``UntiedConvLSTM`` then runs its own first step).
     """
     parameter_names = ("weight", "bias", "weightHidden")
@@ -142,9 +146,14 @@ class AbstractLSTM(AbstractRecurrent):
             want_dh = t > 0 or (need_input and k["user_h"])
             want_dc = t > 0 or (need_input and k["user_c"])
             dh_next = None
-            if h_prev is not None and (want_dh or scale is not None):
-                dh_next = self._hidden_backward(h_prev, dA, want_dh, scale)
+            if h_prev is not None and want_dh:
+                dh_next = self._hidden_backward(h_prev, dA, True, None)
             dc_next = dc_prev if c_prev is not None and want_dc else None
+        if scale is not None:  # dWh over every step at once: h_{t-1} for t >= 1 is H[t - 1]
+            if x.shape[0] > 1:
+                self._hidden_backward(fold_time(H[:-1]), fold_time(dA_all[1:]), False, scale)
+            if k["h0"] is not None:
+                self._hidden_backward(k["h0"], dA_all[0], False, scale)
         dX = self._input_backward(x, dA_all, fresh, need_input, scale)
         if need_input:
             self._write_initial_gradients(dh_next, dc_next)
