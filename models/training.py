@@ -17,7 +17,7 @@ import math
 import os
 
 import nnlite as nn
-from nnlite.backend import is_array
+from nnlite.backend import host_all, host_any, host_rows, is_array
 from nnlite.optim import clip_gradients
 
 
@@ -74,6 +74,7 @@ class Trainer:
     def _save_state(self):
         """Copy the parameters and the optimizer's arrays into reused buffers."""
         state = {"params": self.params, **self.optimizer.state}
+        xp = nn.get_xp(self.params)
         for k in list(self._saved):
             if k not in state:
                 del self._saved[k]
@@ -83,7 +84,7 @@ class Trainer:
                 if buf is None or buf.shape != v.shape or buf.dtype != v.dtype:
                     buf = self._saved[k] = v.copy()
                 else:
-                    buf[...] = v
+                    host_rows(lambda rows: xp.copyto(buf[rows], v[rows]), v)
             else:
                 self._saved[k] = v
 
@@ -121,7 +122,8 @@ class Trainer:
             self.model.backward(inputs, widen(self.criterion.updateGradInput(out, tgt)))
             if self.clip:
                 clip_gradients(self.grads, self.clip)
-            checks["loss"], checks["grads"] = loss, xp.isfinite(self.grads).all()
+            checks["loss"] = loss
+            checks["grads"] = host_all(lambda rows: xp.isfinite(self.grads[rows]).all(), self.grads)
             return loss, self.grads
 
         self._save_state()
@@ -130,8 +132,10 @@ class Trainer:
             # a diverging step overflows on NumPy; the guard below reports it once, clearly
             self.optimizer.step(feval, self.params)
         terms = self.model.loss_terms()
-        ok = checks["grads"] & xp.isfinite(self.params).all()
-        moved = (self.params != self._saved["params"]).any()
+        # the passes over every parameter run side by side on the host (nnlite.backend.host_rows)
+        params, saved = self.params, self._saved["params"]
+        ok = checks["grads"] & host_all(lambda rows: xp.isfinite(params[rows]).all(), params)
+        moved = host_any(lambda rows: (params[rows] != saved[rows]).any(), params)
         values = [checks["loss"], *terms.values(), ok, moved]
         host = nn.to_numpy(xp.stack([xp.asarray(v, dtype=self.params.dtype) for v in values]))
         logged = dict(zip(["loss", *terms], (float(v) for v in host[:-2])))

@@ -333,3 +333,32 @@ def host_parallel(part, ranges):
         finally:
             wait(futures)
     return [first] + [f.result() for f in futures]
+
+
+def host_rows(part, a):
+    """``[part(rows) for rows in ...]`` over contiguous slices ``rows`` of ``a``'s first axis
+    that together cover it (``Ellipsis`` for a 0-d ``a``), run side by side on the host
+    (``host_parallel``) when ``a`` holds at least ``ELEMENTWISE_GRAIN`` elements per thread:
+    for the passes over a whole parameter vector (the optimizer's update, clipping, the step's
+    finiteness checks), which only move memory and which NumPy runs on one core. On a
+    device, or for a small ``a``, one call over all of ``a``."""
+    n = a.shape[0] if a.ndim else 1
+    ranges = host_ranges(get_xp(a), n, -(-ELEMENTWISE_GRAIN * n // max(1, a.size)))
+    return host_parallel(lambda lo, hi: part(slice(lo, hi) if a.ndim else Ellipsis), ranges)
+
+
+def host_all(test, a):
+    """Whether ``test(rows)`` (a 0-d boolean array, for a slice ``rows`` of ``a``'s first axis)
+    holds for every part of ``host_rows``: on a device the device array itself (no
+    transfer), on the host a bool."""
+    return _host_combine(all, test, a)
+
+
+def host_any(test, a):
+    """Whether ``test(rows)`` holds for any part of ``host_rows`` (as ``host_all``)."""
+    return _host_combine(any, test, a)
+
+
+def _host_combine(combine, test, a):
+    parts = host_rows(test, a)
+    return parts[0] if len(parts) == 1 else combine(bool(p) for p in parts)

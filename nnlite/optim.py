@@ -27,7 +27,7 @@ The ``RMSprop``, ``SGD`` and ``Adam`` classes hold a config and a state, with
 import math
 import numbers
 
-from .backend import ELEMENTWISE_GRAIN, get_xp, host_parallel, host_ranges, is_array, is_cupy, scratch, to_device
+from .backend import get_xp, host_rows, is_array, is_cupy, scratch, to_device
 from .checks import ANY_RANK, check_array, check_int, check_matches_params, check_same_shape
 
 
@@ -111,7 +111,7 @@ def rmsprop(opfunc, x, config=None, state=None):
     tens of millions of parameters, each fresh temporary of x's size is fresh memory from the
     kernel, and the six of a plain expression made this update a third of AE-fcLSTM's step.
     On the host, a large x is updated in one contiguous range per BLAS thread side by side
-    (``backend.host_parallel``): the update reads and writes memory and nothing else, and
+    (``backend.host_rows``): the update reads and writes memory and nothing else, and
     NumPy runs each pass on one core.
     """
     who = "optim.rmsprop"
@@ -123,8 +123,7 @@ def rmsprop(opfunc, x, config=None, state=None):
     xp = get_xp(x)
     t = scratch(xp, x.size, x.dtype).reshape(x.shape)
 
-    def update(lo, hi):  # ranges of x's first axis: rows, or elements of a flat vector
-        rows = slice(lo, hi) if x.ndim else Ellipsis
+    def update(rows):
         xi, gi, mi, ti = x[rows], g[rows], m[rows], t[rows]
         mi *= h["alpha"]
         xp.multiply(gi, gi, out=ti)
@@ -136,8 +135,7 @@ def rmsprop(opfunc, x, config=None, state=None):
         ti *= h["learningRate"]
         xi -= ti
 
-    n = x.shape[0] if x.ndim else 1
-    host_parallel(update, host_ranges(xp, n, -(-ELEMENTWISE_GRAIN * n // max(1, x.size))))
+    host_rows(update, x)
     return x, [fx]
 
 
@@ -640,13 +638,16 @@ def clip_gradients(grads, c):
     """Clamp every element of ``grads`` to ``[-c, c]`` in place and return it.
 
     The paper's clipping (SPEC §5: the original clipped to +-50 before each update).
-    Elementwise clamping, not norm rescaling; NaN stays NaN.
+    Elementwise clamping, not norm rescaling; NaN stays NaN. On the host, a large ``grads``
+    is clamped in ranges side by side (``backend.host_rows``).
     """
     who = "optim.clip_gradients"
     check_array(who, grads, ANY_RANK, what="grads")
     if isinstance(c, bool) or not isinstance(c, numbers.Real) or not c > 0:
         raise ValueError(f"{who}: the clipping bound c must be a positive number, got {c!r}")
-    return get_xp(grads).clip(grads, -c, c, out=grads)
+    xp = get_xp(grads)
+    host_rows(lambda rows: xp.clip(grads[rows], -c, c, out=grads[rows]), grads)
+    return grads
 
 
 def step_decay(lr0, epoch, factor=0.9, every=5):

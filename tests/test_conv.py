@@ -299,53 +299,6 @@ def test_a_forced_path_applies_only_where_it_can(monkeypatch):
 
 # Frames side by side on the host (backend.host_parallel): the same numbers as one thread.
 
-def test_host_ranges_split_the_frames_one_range_per_blas_thread():
-    with nn.backend.host_threads(3):
-        assert nn.backend.host_ranges(numpy, 7) == [(0, 2), (2, 4), (4, 7)]
-        assert nn.backend.host_ranges(numpy, 2) == [(0, 1), (1, 2)]  # never more ranges than frames
-        assert nn.backend.host_ranges(object(), 7) == [(0, 7)]      # a device namespace: one range
-    with nn.backend.host_threads(1):
-        assert nn.backend.host_ranges(numpy, 7) == [(0, 7)]
-
-
-def test_host_parallel_runs_every_range_once_in_order_on_one_blas_thread_each():
-    from threadpoolctl import threadpool_info
-    import threading
-
-    def blas_threads():
-        return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
-
-    def part(lo, hi):
-        return lo, hi, threading.get_ident(), blas_threads(), nn.backend.host_ranges(numpy, 4)
-
-    with nn.backend.host_threads(3):
-        ranges = nn.backend.host_ranges(numpy, 7)
-        out = nn.backend.host_parallel(part, ranges)
-        assert [o[:2] for o in out] == ranges
-        caller = threading.get_ident()
-        assert out[0][2] == caller and all(o[2] != caller for o in out[1:])  # the rest in the pool
-        assert all(o[3] == 1 for o in out)                # one BLAS thread inside each part
-        assert all(o[4] == [(0, 4)] for o in out)         # no nested split
-        assert blas_threads() == 3                        # restored afterwards
-        assert nn.backend.host_ranges(numpy, 4) == [(0, 1), (1, 2), (2, 4)]
-
-
-def test_host_parallel_raises_after_every_part_has_finished():
-    finished = []
-
-    def part(lo, hi):
-        if lo == 0:
-            raise RuntimeError("part 0 failed")
-        finished.append(lo)
-        return lo
-
-    with nn.backend.host_threads(3):
-        with pytest.raises(RuntimeError, match="part 0 failed"):
-            nn.backend.host_parallel(part, nn.backend.host_ranges(numpy, 6))
-        assert sorted(finished) == [2, 4]
-        assert nn.backend.host_parallel(lambda lo, hi: hi - lo, [(0, 5)]) == [5]
-
-
 @pytest.mark.parametrize("g", GEOMETRIES)
 @pytest.mark.parametrize("forward,backward", [("columns", "columns"), ("shift", "gradient"),
                                               ("rows", "rows")])
