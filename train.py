@@ -123,8 +123,9 @@ CADENCE = {
     "checkpoint_every": (100, POSITIVE_INT, "steps between checkpoints (and at the end)"),
     "val_every": (100, POSITIVE_INT, "steps between validations (and at the end)"),
     "stall_steps": (50, POSITIVE_INT, "stop when this many steps in a row leave every parameter unchanged"),
-    "threads": (None, POSITIVE_INT, "host BLAS threads (default: the BLAS's own, one per core; "
-                                    "as benchmarks/bench_step.py --threads)"),
+    "threads": (None, POSITIVE_INT, "host threads: the BLAS's, and the ranges a convolution's frames "
+                                    "and the optimizer's passes split into (default: the BLAS's own, "
+                                    "one per core; as benchmarks/bench_step.py --threads)"),
 }
 CHOICES = {"model": sorted(models.MODELS), "loss": ["bce", "mse"], "backend": ["numpy", "cupy"]}
 BOOLEAN = {"last_frame_only", "binarize", "flow_zero_1x1", "flow_clamp"}
