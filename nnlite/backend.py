@@ -280,6 +280,15 @@ _pool, _pool_size = None, 0
 _pool_lock = threading.Lock()
 
 
+def _forget_pool():
+    """In a forked child: the parent's pool threads do not exist there, so make a new pool."""
+    global _pool, _pool_size, _pool_lock
+    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
 def host_ranges(xp, n, grain=1):
     """Split ``n`` items (frames, or rows of an elementwise update) into contiguous
     ``(lo, hi)`` ranges for ``host_parallel``: one per host BLAS thread (``host_threads``),

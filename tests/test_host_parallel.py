@@ -89,3 +89,25 @@ def test_clipping_split_over_threads_clamps_every_part():
     with nn.backend.host_threads(3):
         assert optim.clip_gradients(g, 50) is g
     numpy.testing.assert_array_equal(g, expected)
+
+
+def _split_in_child(queue):
+    with nn.backend.host_threads(2):
+        queue.put(nn.backend.host_parallel(lambda lo, hi: hi - lo, nn.backend.host_ranges(numpy, 6)))
+
+
+def test_a_forked_child_makes_its_own_pool():
+    """A process forked after the pool exists (the parent's threads are not in the child)
+    still splits, with a pool of its own, rather than waiting on threads that are gone."""
+    import multiprocessing
+    with nn.backend.host_threads(2):
+        nn.backend.host_parallel(lambda lo, hi: None, nn.backend.host_ranges(numpy, 6))  # the pool exists
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_split_in_child, args=(queue,))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == [3, 3]
