@@ -275,6 +275,13 @@ def _host_blas():
 #: tens of thousands of elements.
 ELEMENTWISE_GRAIN = 1 << 16
 
+def host_blas_threads():
+    """The threads of the host BLAS that nnlite steers: those found loaded when it was first
+    needed, NumPy's among them (a BLAS that another package loads later, SciPy's own for
+    one, keeps its own setting; nnlite never calls it)."""
+    return max((lib.num_threads for lib in _host_blas().lib_controllers), default=1)
+
+
 _parallel = threading.local()
 _pool, _pool_size = None, 0
 _pool_lock = threading.Lock()
@@ -297,7 +304,7 @@ def host_ranges(xp, n, grain=1):
     ``grain`` keeps small elementwise work in one thread (``ELEMENTWISE_GRAIN``)."""
     if xp is not numpy or getattr(_parallel, "inside", False):
         return [(0, n)]
-    k = min(n // grain, max((lib.num_threads for lib in _host_blas().lib_controllers), default=1))
+    k = min(n // grain, host_blas_threads())
     if k < 2:
         return [(0, n)]
     return [(n * i // k, n * (i + 1) // k) for i in range(k)]
