@@ -275,6 +275,7 @@ def _host_blas():
 #: tens of thousands of elements.
 ELEMENTWISE_GRAIN = 1 << 16
 
+
 def host_blas_threads():
     """The threads of the host BLAS that nnlite steers: those found loaded when it was first
     needed, NumPy's among them (a BLAS that another package loads later, SciPy's own for
