@@ -219,7 +219,7 @@ def batch_chunks(B, per_item, budget=None):
     (default ``WORK_ELEMENTS``; ``per_item`` elements per frame; a single frame is never
     split). Frames run side by side (``host_parallel``) share ``WORK_ELEMENTS`` between
     them, so memory stays bounded whatever the thread count."""
-    n_chunks = math.ceil(B * per_item / (budget or WORK_ELEMENTS))
+    n_chunks = math.ceil(B * per_item / (WORK_ELEMENTS if budget is None else budget))
     size = max(1, math.ceil(B / max(1, min(B, n_chunks))))
     return [(b, min(b + size, B)) for b in range(0, B, size)]
 
@@ -270,12 +270,13 @@ def row_columns(x, kW, padH, padW, out):
     return R
 
 
-def _rows_conv(x, weight, padH, padW, out, budget=None):
+def _rows_conv(x, weight, padH, padW, out, budget):
     """The stride-1 row-columns forward, written into ``out`` (F, B, Ho, Wo): with
     ``Wrow[(i, f), (c, j)] = W[f, c, i, j]``, one GEMM ``Z = Wrow @ R`` gives kH partial
     maps, ``Z[(i, f), (r, b, q)] = sum_{c, j} W[f, c, i, j] xpad[b, c, r, q + j]``, and
     ``y[f, b, p, q] = sum_i Z[(i, f), (p + i, b, q)]`` is one reduction over the kH
-    row-shifted views of Z. Chunked over frames like the other paths."""
+    row-shifted views of Z. Chunked over frames like the other paths, each chunk's work
+    buffer at most ``budget`` elements."""
     xp = get_xp(x)
     B, C, H, W = x.shape
     F, _, kH, kW = weight.shape
@@ -367,6 +368,13 @@ def _shifts(kH, kW, padH, padW, Ho, Wo, H, W):
             yield i, j, (po, qo), (pi, qi)
 
 
+def _split_frames(xp, B):
+    """The ranges of B frames that ``host_parallel`` runs side by side, and each range's
+    share of ``WORK_ELEMENTS`` (at least one element: a frame is then its own chunk)."""
+    ranges = host_ranges(xp, B)
+    return ranges, max(1, WORK_ELEMENTS // len(ranges))
+
+
 def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0, channel_major=False):
     """y = conv(x, W) + bias for x (B, C, H, W), weight (F, C, kH, kW), bias (F,) or None.
 
@@ -380,8 +388,7 @@ def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0, channel_major=False):
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
     y = xp.empty((F, B, Ho, Wo), dtype=x.dtype)
     path = forward_path(C, H, W, F, kH, kW, dH, dW, padH, padW)
-    ranges = host_ranges(xp, B)
-    budget = WORK_ELEMENTS // len(ranges)
+    ranges, budget = _split_frames(xp, B)
     host_parallel(lambda lo, hi: _forward_frames(x[lo:hi], weight, bias, dH, dW, padH, padW, path,
                                                  y[:, lo:hi], budget), ranges)
     return _batch_layout(y, channel_major)
@@ -441,8 +448,7 @@ def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=N
     gxc = xp.empty((C, B, H, W), dtype=gy.dtype) if need_input else None
     need_weight, need_bias = x is not None, x is not None and gradBias is not None
     path = backward_path(C, H, W, F, kH, kW, dH, dW, padH, padW, need_input, need_weight)
-    ranges = host_ranges(xp, B)
-    budget = WORK_ELEMENTS // len(ranges)
+    ranges, budget = _split_frames(xp, B)
     parts = host_parallel(lambda lo, hi: _backward_frames(
         gy[lo:hi], weight, x[lo:hi] if need_weight else None, gxc[:, lo:hi] if need_input else None,
         (hi - lo, C, H, W), dH, dW, padH, padW, path, need_bias, budget), ranges)

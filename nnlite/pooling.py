@@ -138,8 +138,9 @@ class SpatialMaxPooling(_WindowPooling):
 
     def _scan(self, xpad, W, y, offset):
         """The maxima, into ``y``, and each one's offset ``i W + j`` in its window, into
-        ``offset`` (both (B, C, oH, oW)), one strided slice per window offset (NumPy; ``conv_ops.offset_loops``): an argmax over windows of kH kW
-        elements, NumPy's innermost axis, ran 4x slower. The maximum takes kH kW - 1
+        ``offset`` (both (B, C, oH, oW)), one strided slice per window offset (NumPy;
+        ``conv_ops.offset_loops``): an argmax over windows of kH kW elements, NumPy's
+        innermost axis, ran 4x slower. The maximum takes kH kW - 1
         ``maximum`` passes (NaN propagates, as it wins Torch's scan); then, from the last
         offset to the first, each offset holding the maximum (or a NaN) takes the argmax,
         so the first one in row-major order keeps it."""

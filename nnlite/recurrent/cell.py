@@ -92,8 +92,9 @@ class AbstractLSTM(AbstractRecurrent):
     ``_hidden_backward`` per step for ``dh_{t-1}`` alone, then once over all steps for
     ``dWh`` (h_{t-1} and dA_t for t >= 1 stacked: ``H[:-1]`` and ``dA[1:]``, plus t = 0 for
     a user-set h0): one map over T - 1 batches instead of T - 1 small ones, each of which,
-    for the fully connected LSTM, wrote its own full-size (4 out, out) term. ``fresh`` is True when the sequence starts
-    from no state at all (``UntiedConvLSTM`` then runs its own first step).
+    for the fully connected LSTM, wrote its own full-size (4 out, out) term. ``fresh`` is
+    True when the sequence starts from no state at all (``UntiedConvLSTM`` then runs its
+    own first step).
     """
     parameter_names = ("weight", "bias", "weightHidden")
     weightPeephole = None
