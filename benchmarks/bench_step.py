@@ -8,7 +8,8 @@
 Prints the versions and the device, NumPy's BLAS (the kernel set OpenBLAS runs, its
 threads, and the variables that pin its kernels: a machine that sets
 ``OPENBLAS_CORETYPE`` times those kernels, so compare runs only with the same line, and
-see ``benchmarks/RESULTS.md`` for the command that unsets them), the median step time, the achieved GFLOP/s
+see ``benchmarks/RESULTS.md`` for the command that unsets them), the median step time after
+``--warmup`` untimed steps, the achieved GFLOP/s
 (convolution and GEMM work only, see ``flops.py``) and its share of the 2048x2048
 SGEMM speed (the mean of a reading just before the timed steps and one just after),
 the peak memory of a step (NumPy: tracemalloc; CuPy: the memory pool's high-water mark
@@ -19,6 +20,12 @@ nnlite / PyTorch. ``--tf32`` allows TF32 matrix products on both sides
 type; PyTorch through its matmul and cuDNN flags). ``--profile`` (CuPy) adds the GPU
 time of each module call of one step, measured with CUDA events. The last line is
 exactly ``median_step_s <seconds>`` (nnlite's).
+
+Why several warm-up steps, on both sides: the first steps of a process grow the heap to
+its high-water mark, and each new page costs a page fault (on a freshly booted virtual
+machine, about 10 us of system time a page: AE-ConvLSTM spent 3.3 s of system time in its
+first step, 0.8 s in its second and none from its fourth on, ``benchmarks/RESULTS.md``,
+ninth round). A training run takes thousands of steps; the figure is the steady state.
 
 ``--backend stand-in`` runs the step on the strict CuPy stand-in of the tests
 (``tests/strict_cupy.py``) and prints, instead of times, what the step would ask of a
@@ -60,7 +67,9 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seq", type=int, default=10, help="input frames per sequence")
     p.add_argument("--size", type=int, default=64, help="frame height and width")
-    p.add_argument("--steps", type=int, default=5, help="timed steps (after one warm-up)")
+    p.add_argument("--steps", type=int, default=5, help="timed steps (after the warm-up steps)")
+    p.add_argument("--warmup", type=int, default=3,
+                   help="untimed steps first, on both sides (the heap grows to its high-water mark)")
     p.add_argument("--threads", type=int, default=None, help="BLAS / PyTorch threads")
     p.add_argument("--vs-torch", action="store_true", help="also time the PyTorch twin")
     p.add_argument("--tf32", action="store_true", help="CUDA: allow TF32 matmuls (CuPy and PyTorch)")
@@ -89,7 +98,8 @@ def gemm_throughput(xp, n=2048, reps=5):
     """Single-precision GEMM GFLOP/s of this machine's BLAS: the ceiling for conv work."""
     a = xp.asarray(numpy.random.default_rng(0).random((n, n), dtype=numpy.float32))
     b = a.copy()
-    a @ b
+    for _ in range(3):  # the first products run while the cores wake up: up to 2x slower
+        a @ b
     sync(xp)
     t0 = time.perf_counter()
     for _ in range(reps):
@@ -231,7 +241,8 @@ def bench_nnlite(args, name, frames_host):
     xp = nn.backend.cupy if args.backend == "cupy" else numpy
     trainer = make_trainer(name, args, "cuda" if args.backend == "cupy" else "cpu")
     frames = xp.asarray(frames_host)
-    trainer.step(frames)  # warm-up (allocations, kernel compilation)
+    for _ in range(max(1, args.warmup)):  # allocations, kernel compilation, fresh pages
+        trainer.step(frames)
     flops = step_flops(trainer.model)
     times = time_steps(lambda: trainer.step(frames), args.steps, xp)
     nn.backend.free_scratch()  # so the step's reused work buffers count in its peak
@@ -265,7 +276,8 @@ def bench_torch(args, name, frames_host):
     torch.manual_seed(0)
     _, step = torch_models.make_step(name, device)
     frames = torch.from_numpy(frames_host).to(device)
-    step(frames)
+    for _ in range(max(1, args.warmup)):
+        step(frames)
 
     def run():
         step(frames).item()
@@ -281,7 +293,7 @@ def torch_in_child(args, name):
     speeds PyTorch up too (lstm-composite: 7.8 -> 3.2 s), and it is nnlite's, not PyTorch's."""
     cmd = [sys.executable, os.path.abspath(__file__), "--torch-only", "--model", name,
            "--backend", args.backend, "--batch", str(args.batch), "--seq", str(args.seq),
-           "--size", str(args.size), "--steps", str(args.steps)]
+           "--size", str(args.size), "--steps", str(args.steps), "--warmup", str(args.warmup)]
     cmd += (["--threads", str(args.threads)] if args.threads else []) + (["--tf32"] if args.tf32 else [])
     # the child's stderr passes through, so that a failing twin says why
     words = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True).stdout.split()
@@ -315,7 +327,7 @@ def main(argv=None):
         before = gemm_throughput(xp)
         print(f"sgemm_2048_gflops {before:.1f}")
         print(f"model {name}  backend {args.backend}  batch {args.batch}  seq {args.seq}  "
-              f"size {args.size}  steps {args.steps}  tf32 {args.tf32}")
+              f"size {args.size}  warmup {args.warmup}  steps {args.steps}  tf32 {args.tf32}")
         frames = make_frames(args)
         med, flops, peak, profile = bench_nnlite(args, name, frames)
         # this shared machine's GEMM speed drifts by tens of percent within minutes: the step

@@ -104,7 +104,14 @@ partial maps Z) far larger than input or output: 205 MB per step for the paper's
 it is allocated once and reused, and a batch whose buffer would exceed
 ``WORK_ELEMENTS`` is processed in chunks of frames (one GEMM per chunk, written
 straight into its columns of the output). Memory stays bounded whatever the batch,
-and every chunk's GEMM is still thousands of columns wide.
+and every chunk's GEMM is still thousands of columns wide. On the host the chunks are
+sized to the cache: each thread's holds at most ``CACHE_ELEMENTS`` (1 MiB), which for
+every 7x7 layer of the Table 1 models means one frame a chunk, so a GEMM reads columns
+written just before, from cache, instead of streaming them from memory. That made
+AE-Conv's step 0.100 -> 0.073 s and the 64 -> 64 ConvLSTM input map's backward 443 ->
+370 ms (``benchmarks/RESULTS.md``, ninth round; an earlier round, whose GEMMs still
+shared OpenBLAS's threads, had found smaller chunks slower). A device keeps the large
+chunks: there every chunk is more kernel launches.
 
 **Frames side by side.** On the host, ``conv2d`` and ``conv2d_backward`` split the batch
 into one contiguous range of frames per BLAS thread and run the ranges in threads
@@ -134,6 +141,11 @@ from .backend import get_xp, host_parallel, host_ranges, host_xp, scratch
 #: Elements of the largest work buffer one convolution call uses (128 MiB in float32);
 #: a batch that needs more is split into chunks of frames.
 WORK_ELEMENTS = 1 << 25
+
+
+#: On the host, the most work-buffer elements one thread's chunk of frames takes (1 MiB in
+#: float32, one core's L2 cache on the machine measured); a larger frame is a chunk of its own.
+CACHE_ELEMENTS = 1 << 18
 
 
 #: None: loops on NumPy, index arrays on a device (``offset_loops``); True/False forces
@@ -370,9 +382,13 @@ def _shifts(kH, kW, padH, padW, Ho, Wo, H, W):
 
 def _split_frames(xp, B):
     """The ranges of B frames that ``host_parallel`` runs side by side, and each range's
-    share of ``WORK_ELEMENTS`` (at least one element: a frame is then its own chunk)."""
+    work-buffer budget: its share of ``WORK_ELEMENTS``, on the host at most
+    ``CACHE_ELEMENTS`` (at least one element: a frame is then its own chunk)."""
     ranges = host_ranges(xp, B)
-    return ranges, max(1, WORK_ELEMENTS // len(ranges))
+    share = WORK_ELEMENTS // len(ranges)
+    if xp is host_xp:
+        share = min(share, CACHE_ELEMENTS)
+    return ranges, max(1, share)
 
 
 def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0, channel_major=False):
