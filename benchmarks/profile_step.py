@@ -56,11 +56,14 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seq", type=int, default=10)
     p.add_argument("--top", type=int, default=12)
+    p.add_argument("--warmup", type=int, default=3,
+                   help="untimed steps first (as bench_step.py: the heap grows to its high-water mark)")
     args = p.parse_args(argv)
     nn.manualSeed(0)
     trainer = Trainer(models.build(args.model))
     frames = numpy.random.default_rng(0).random((args.seq + 1, args.batch, 1, 64, 64), dtype=numpy.float32)
-    trainer.step(frames)
+    for _ in range(max(1, args.warmup)):
+        trainer.step(frames)
     split = time_split_calls()
     prof = cProfile.Profile()
     t0 = time.perf_counter()
