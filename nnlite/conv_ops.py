@@ -108,10 +108,11 @@ and every chunk's GEMM is still thousands of columns wide. On the host the chunk
 sized to the cache: each thread's holds at most ``CACHE_ELEMENTS`` (1 MiB), which for
 every 7x7 layer of the Table 1 models means one frame a chunk, so a GEMM reads columns
 written just before, from cache, instead of streaming them from memory. That made
-AE-Conv's step 0.100 -> 0.073 s and the 64 -> 64 ConvLSTM input map's backward 443 ->
-370 ms (``benchmarks/RESULTS.md``, ninth round; an earlier round, whose GEMMs still
-shared OpenBLAS's threads, had found smaller chunks slower). A device keeps the large
-chunks: there every chunk is more kernel launches.
+AE-Conv's step 0.096 -> 0.074 s and the 64 -> 64 ConvLSTM input map's backward 443 ->
+387 ms (``benchmarks/RESULTS.md``, ninth round; an earlier round, whose GEMMs still
+shared OpenBLAS's threads, had found smaller chunks slower). The shift-add forward keeps
+the large chunks on NumPy (its Python loop over offsets runs once a chunk), and so does
+every path on a device, where every chunk is more kernel launches.
 
 **Frames side by side.** On the host, ``conv2d`` and ``conv2d_backward`` split the batch
 into one contiguous range of frames per BLAS thread and run the ranges in threads
@@ -231,8 +232,8 @@ def batch_chunks(B, per_item, budget=None):
     (default ``WORK_ELEMENTS``; ``per_item`` elements per frame; a single frame is never
     split). Frames run side by side (``host_parallel``) share ``WORK_ELEMENTS`` between
     them, so memory stays bounded whatever the thread count."""
-    n_chunks = math.ceil(B * per_item / (WORK_ELEMENTS if budget is None else budget))
-    size = max(1, math.ceil(B / max(1, min(B, n_chunks))))
+    most = max(1, (WORK_ELEMENTS if budget is None else budget) // per_item)  # frames a chunk
+    size = math.ceil(B / math.ceil(B / most))  # as equal as that allows, never more than most
     return [(b, min(b + size, B)) for b in range(0, B, size)]
 
 

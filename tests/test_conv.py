@@ -167,6 +167,9 @@ def test_batch_chunks_cover_the_batch_in_equal_bounded_pieces(monkeypatch):
     assert nn.conv_ops.batch_chunks(16, 10) == [(0, 8), (8, 16)]
     assert nn.conv_ops.batch_chunks(3, 500) == [(0, 1), (1, 2), (2, 3)]  # a frame is never split
     assert nn.conv_ops.batch_chunks(5, 1) == [(0, 5)]
+    # 1.3 frames fit: one a chunk (rounding the chunk count up first gave 7 chunks of 2)
+    assert nn.conv_ops.batch_chunks(8, 200, budget=262) == [(b, b + 1) for b in range(8)]
+    assert nn.conv_ops.batch_chunks(10, 30, budget=100) == [(0, 3), (3, 6), (6, 9), (9, 10)]
 
 
 def test_host_chunks_fit_the_cache_and_device_chunks_fill_the_work_buffer(xp, monkeypatch):
