@@ -233,7 +233,8 @@ def batch_chunks(B, per_item, budget=None):
     split). Frames run side by side (``host_parallel``) share ``WORK_ELEMENTS`` between
     them, so memory stays bounded whatever the thread count."""
     most = max(1, (WORK_ELEMENTS if budget is None else budget) // per_item)  # frames a chunk
-    size = math.ceil(B / math.ceil(B / most))  # as equal as that allows, never more than most
+    n_chunks = max(1, math.ceil(B / most))
+    size = max(1, math.ceil(B / n_chunks))  # as equal as that allows, never more than most
     return [(b, min(b + size, B)) for b in range(0, B, size)]
 
 

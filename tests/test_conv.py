@@ -170,6 +170,7 @@ def test_batch_chunks_cover_the_batch_in_equal_bounded_pieces(monkeypatch):
     # 1.3 frames fit: one a chunk (rounding the chunk count up first gave 7 chunks of 2)
     assert nn.conv_ops.batch_chunks(8, 200, budget=262) == [(b, b + 1) for b in range(8)]
     assert nn.conv_ops.batch_chunks(10, 30, budget=100) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    assert nn.conv_ops.batch_chunks(0, 30) == []  # an empty batch
 
 
 def test_host_chunks_fit_the_cache_and_device_chunks_fill_the_work_buffer(xp, monkeypatch):
