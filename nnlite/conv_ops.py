@@ -388,7 +388,7 @@ def _split_frames(xp, B, path):
     ``CACHE_ELEMENTS`` (at least one element: a frame is then its own chunk). The host's
     shift-add forward keeps the whole share: it makes one Python call per kernel offset
     and chunk, and one-frame chunks would make that k^2 calls a frame (225 for the 15x15
-    flow regressor, whose forward took 148 ms instead of 25)."""
+    flow regressor, whose forward took 148 ms instead of 59)."""
     ranges = host_ranges(xp, B)
     share = WORK_ELEMENTS // len(ranges)
     if xp is host_xp and not (path == "shift" and offset_loops(xp)):
