@@ -19,12 +19,17 @@ L columns), so every product is one GEMM with no transposed copies:
 
 **Output side (shift-add) forward**, for stride 1, made for far fewer output than
 input planes (the paper's 64 -> 2 15x15 flow regressor, the 16 -> 1 decoder). The
-im2col buffer would have C kH kW rows; this path's buffer has F kH kW. It
-multiplies the unpadded input, so it does exactly the counted work (padding only
-decides which shifted terms exist). With xc = x as (C, B H W) and
-Wr[(f, i, j), c] = W[f, c, i, j]: ``Z = Wr @ xc``, then
-``y[f, b, p, q] = sum_{i, j} Z[(f, i, j), (b, p + i - padH, q + j - padW)]`` over the
-(i, j) whose source pixel lies inside the frame.
+im2col buffer would have C kH kW rows; this path's buffer has F kH kW. With xpc = xpad
+as (C, B Hp Wp) and Wr[(f, i, j), c] = W[f, c, i, j], one GEMM ``Z = Wr @ xpc`` gives
+kH kW partial maps, ``Z[(f, i, j), (b, r, s)] = sum_c W[f, c, i, j] xpad[b, c, r, s]``,
+and ``y[f, b, p, q] = sum_{i, j} Z[(f, i, j), (b, p + i, q + j)]`` is one reduction over
+the kH kW shifted views of Z (an offset further is one row or one column further on).
+Multiplying the padded frame does (Hp Wp) / (H W) times the counted multiply-adds
+(1.2 for the 7x7 decoder at 64x64, 1.5 for the 15x15 regressor), which these few
+output planes make cheap, and buys a sum with no loop over offsets, so the host's
+chunks can be sized to the cache like every other path's. The earlier way, a scatter of
+Z's slices with one NumPy call per offset over chunks of 8 frames, took 4.2 ms for the
+decoder's forward at batch 16, this one 2.0 (``benchmarks/RESULTS.md``, tenth round).
 
 **Gradient side backward**, for stride 1 and padding at most k - 1. At stride 1
 the input gradient is itself a correlation: of gy, zero-padded by k - 1 - pad, with the
@@ -70,8 +75,9 @@ the SGEMM rate; what separates them is the memory their buffers move, so
 least. A gathering copy (im2col, row columns) counts 2 per element written (a strided
 read, a write), each GEMM's pass over a buffer 1, a GEMM's output 1 and each
 accumulating add 3 (two reads, one write). Forward: im2col ``3 C kH kW Ho Wo``; the
-shift-add path writes Z, then each offset's slice add reads Z and reads and writes y,
-``4 F kH kW H W``; row columns ``(3 C kW H + 4 kH F Hp) Wo`` (R gathered and read, Z
+shift-add path ``4 C Hp Wp + 2 F kH kW Hp Wp`` (the padded copy of x filled,
+gathered and read by the GEMM; Z written, then read once by the sum, whose few output
+planes stay in cache); row columns ``(3 C kW H + 4 kH F Hp) Wo`` (R gathered and read, Z
 written and reduced). Backward: the input side ``(3 + 4) C kH kW Ho Wo`` (im2col for
 dL/dW; gcols written, then added into the image for dL/dx), the gradient side
 ``(2 + 1 + 1) F kH kW H W`` (G gathered, read by each GEMM), row columns
@@ -87,7 +93,7 @@ against im2col, 24.2 -> 16.1 against the shift-add path) and its 16 -> 64 backwa
 (41.0 -> 29.6 ms), the shift-add and gradient-side paths for the 16 -> 1 decoder and the
 64 -> 2 flow regressor, im2col for the ConvLSTM's 16 -> 256 input map.
 
-**Sums over kernel offsets** (col2im, the shift-add forward) are
+**Sums over kernel offsets** (col2im) are
 written two ways, chosen per backend by ``offset_loops(xp)``. On NumPy, a Python
 loop over the kH kW offsets, each step a vectorised slice over batch, channels and
 pixels: a NumPy call costs about a microsecond and a slice copy runs at memory
@@ -110,9 +116,8 @@ every 7x7 layer of the Table 1 models means one frame a chunk, so a GEMM reads c
 written just before, from cache, instead of streaming them from memory. That made
 AE-Conv's step 0.096 -> 0.074 s and the 64 -> 64 ConvLSTM input map's backward 443 ->
 387 ms (``benchmarks/RESULTS.md``, ninth round; an earlier round, whose GEMMs still
-shared OpenBLAS's threads, had found smaller chunks slower). The shift-add forward keeps
-the large chunks on NumPy (its Python loop over offsets runs once a chunk), and so does
-every path on a device, where every chunk is more kernel launches.
+shared OpenBLAS's threads, had found smaller chunks slower). A device keeps the large
+chunks, since there every chunk is more kernel launches.
 
 **Frames side by side.** On the host, ``conv2d`` and ``conv2d_backward`` split the batch
 into one contiguous range of frames per BLAS thread and run the ranges in threads
@@ -176,17 +181,6 @@ def _window_index(xp, C, B, kH, kW, P, Q, rows, cols):
     return c, b, r, s
 
 
-def _shift_planes(xp, dtype, F, B, kH, kW, padH, padW, Ho, Wo, H, W):
-    """The zeroed (F, B, ., .) planes and the index of the stride-1 output-side forward:
-    element (f, i, j, b, u, v) of Z meets output pixel (p, q) = (u + padH - i,
-    v + padW - j), stored at (kH - 1 + p, kW - 1 + q) so that every index is >= 0;
-    the output is the window [kH - 1, kH - 1 + Ho) x [kW - 1, kW - 1 + Wo)."""
-    planes = xp.zeros((F, B, kH - 1 + max(Ho, H + padH), kW - 1 + max(Wo, W + padW)), dtype=dtype)
-    index = _window_index(xp, F, B, kH, kW, H, W, (kH - 1 + padH, -1, 1), (kW - 1 + padW, -1, 1))
-    inside = (slice(None), slice(None), slice(kH - 1, kH - 1 + Ho), slice(kW - 1, kW - 1 + Wo))
-    return planes, index, inside
-
-
 def offset_window(i, j, dH, dW, Ho, Wo):
     """The (rows, cols) slices of the Ho x Wo pixels that window offset (i, j) meets at
     stride (dH, dW): rows i + dH p and columns j + dW q of the padded frame."""
@@ -221,10 +215,21 @@ def channel_major_view(a):
 
 
 def _batch_layout(a, channel_major):
-    """A result held as (C, B, H, W), given back as (B, C, H, W): the view itself when the
-    caller takes channel-major memory (``channel_major``), else a contiguous copy."""
+    """For a result the GEMMs write as (C, B, H, W): the (B, C, H, W) array handed back, and
+    the function ``fill(lo, hi)`` that lays out its frames [lo, hi). With ``channel_major``
+    that array is the view itself and ``fill`` does nothing; else it is a new contiguous
+    array, and each range of frames calls ``fill`` in its own thread right after computing
+    them, so the layout copy runs on every core and reads what the range just wrote (one
+    copy on one core after the call took 4 ms of AE-Conv's 0.105 s step,
+    ``benchmarks/RESULTS.md``, tenth round)."""
     view = channel_major_view(a)
-    return view if channel_major else get_xp(a).ascontiguousarray(view)
+    if channel_major:
+        return view, lambda lo, hi: None
+    out = get_xp(a).empty(view.shape, dtype=a.dtype)
+
+    def fill(lo, hi):
+        out[lo:hi] = view[lo:hi]
+    return out, fill
 
 
 def batch_chunks(B, per_item, budget=None):
@@ -313,6 +318,34 @@ def _rows_conv(x, weight, padH, padW, out, budget):
         Zi.sum(axis=0, out=out[:, b0:b1].transpose(0, 2, 1, 3))
 
 
+def _shift_conv(x, weight, padH, padW, out, budget):
+    """The stride-1 shift-add forward, written into ``out`` (F, B, Ho, Wo): with xpc the
+    padded frames as (C, B Hp Wp) and ``Wr[(f, i, j), c] = W[f, c, i, j]``, one GEMM
+    ``Z = Wr @ xpc`` gives kH kW partial maps, and ``y[f, b, p, q] = sum_{i, j}
+    Z[(f, i, j), (b, p + i, q + j)]`` is one reduction over the kH kW shifted views of Z.
+    Chunked over frames like the other paths, each chunk's work buffer at most ``budget``
+    elements."""
+    xp = get_xp(x)
+    B, C, H, W = x.shape
+    F, _, kH, kW = weight.shape
+    Ho, Wo = out.shape[2:]
+    Hp, Wp = H + 2 * padH, W + 2 * padW
+    Wr = _shifted_weight(weight)
+    for b0, b1 in batch_chunks(B, (C + F * kH * kW) * Hp * Wp, budget):
+        n = (b1 - b0) * Hp * Wp  # the chunk's padded pixels
+        buf = scratch(xp, (C + F * kH * kW) * n, x.dtype)  # xpc, then Z
+        xpc = buf[:C * n].reshape(C, b1 - b0, Hp, Wp)
+        xpc.fill(0)
+        xpc[:, :, padH:padH + H, padW:padW + W] = x[b0:b1].transpose(1, 0, 2, 3)
+        Z = xp.matmul(Wr, xpc.reshape(C, n), out=buf[C * n:].reshape(F * kH * kW, n))
+        sf, sc = Z.strides
+        # offset (i, j) is kernel row i and column j of Wr, and i rows and j columns further along Z
+        Zij = xp.lib.stride_tricks.as_strided(
+            Z, shape=(kH, kW, F, b1 - b0, Ho, Wo),
+            strides=(kW * sf + Wp * sc, sf + sc, kH * kW * sf, Hp * Wp * sc, Wp * sc, sc))
+        Zij.sum(axis=(0, 1), out=out[:, b0:b1])
+
+
 #: None: each call takes the path of least memory traffic (``forward_path``,
 #: ``backward_path``); a path's name forces it wherever it applies, the columns path
 #: elsewhere (the tests and ``benchmarks/conv_paths.py`` compare the paths).
@@ -334,7 +367,7 @@ def forward_path(C, H, W, F, kH, kW, dH=1, dW=1, padH=0, padW=0):
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
     costs = {"columns": 3 * C * kH * kW * Ho * Wo}
     if dH == 1 and dW == 1:
-        costs["shift"] = 4 * F * kH * kW * H * W
+        costs["shift"] = (4 * C + 2 * F * kH * kW) * (H + 2 * padH) * (W + 2 * padW)
         costs["rows"] = (3 * C * kW * H + 4 * kH * F * (H + 2 * padH)) * Wo
     return _cheapest(costs, FORWARD_PATH)
 
@@ -365,33 +398,13 @@ def _flipped_weight(weight):
     return _shifted_weight(weight[:, :, ::-1, ::-1])
 
 
-def _shift(i, pad, n_out, n_in):
-    """Kernel offset i at stride 1: (output slice, input slice) of the pixels it links,
-    output p reading input p + i - pad, both inside their frames (empty slices if none)."""
-    p0, p1 = max(0, pad - i), min(n_out, n_in + pad - i)
-    p1 = max(p0, p1)
-    return slice(p0, p1), slice(p0 + i - pad, p1 + i - pad)
-
-
-def _shifts(kH, kW, padH, padW, Ho, Wo, H, W):
-    """For each kernel offset (i, j): (i, j, output window, input window) of ``_shift``."""
-    for i in range(kH):
-        po, pi = _shift(i, padH, Ho, H)
-        for j in range(kW):
-            qo, qi = _shift(j, padW, Wo, W)
-            yield i, j, (po, qo), (pi, qi)
-
-
-def _split_frames(xp, B, path):
+def _split_frames(xp, B):
     """The ranges of B frames that ``host_parallel`` runs side by side, and each range's
     work-buffer budget: its share of ``WORK_ELEMENTS``, on the host at most
-    ``CACHE_ELEMENTS`` (at least one element: a frame is then its own chunk). The host's
-    shift-add forward keeps the whole share: it makes one Python call per kernel offset
-    and chunk, and one-frame chunks would make that k^2 calls a frame (225 for the 15x15
-    flow regressor, whose forward took 148 ms instead of 59)."""
+    ``CACHE_ELEMENTS`` (at least one element: a frame is then its own chunk)."""
     ranges = host_ranges(xp, B)
     share = WORK_ELEMENTS // len(ranges)
-    if xp is host_xp and not (path == "shift" and offset_loops(xp)):
+    if xp is host_xp:
         share = min(share, CACHE_ELEMENTS)
     return ranges, max(1, share)
 
@@ -409,10 +422,14 @@ def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0, channel_major=False):
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
     y = xp.empty((F, B, Ho, Wo), dtype=x.dtype)
     path = forward_path(C, H, W, F, kH, kW, dH, dW, padH, padW)
-    ranges, budget = _split_frames(xp, B, path)
-    host_parallel(lambda lo, hi: _forward_frames(x[lo:hi], weight, bias, dH, dW, padH, padW, path,
-                                                 y[:, lo:hi], budget), ranges)
-    return _batch_layout(y, channel_major)
+    ranges, budget = _split_frames(xp, B)
+    out, fill = _batch_layout(y, channel_major)
+
+    def frames(lo, hi):
+        _forward_frames(x[lo:hi], weight, bias, dH, dW, padH, padW, path, y[:, lo:hi], budget)
+        fill(lo, hi)
+    host_parallel(frames, ranges)
+    return out
 
 
 def _forward_frames(x, weight, bias, dH, dW, padH, padW, path, y, budget):
@@ -425,21 +442,7 @@ def _forward_frames(x, weight, bias, dH, dW, padH, padW, path, y, budget):
     if path == "rows":
         _rows_conv(x, weight, padH, padW, y, budget)
     elif path == "shift":
-        Wr = _shifted_weight(weight)
-        for b0, b1 in batch_chunks(B, F * kH * kW * H * W, budget):
-            xc = to_channel_major(x[b0:b1])
-            Z = scratch(xp, Wr.shape[0] * xc.shape[1], x.dtype).reshape(Wr.shape[0], -1)
-            Z = xp.matmul(Wr, xc, out=Z).reshape(F, kH, kW, b1 - b0, H, W)
-            yc = y[:, b0:b1]
-            if offset_loops(xp):
-                yc.fill(0)
-                for i, j, (po, qo), (pi, qi) in _shifts(kH, kW, padH, padW, Ho, Wo, H, W):
-                    yc[:, :, po, qo] += Z[:, i, j, :, pi, qi]
-            else:  # one scatter-add of Z into zeroed planes, then the output window
-                planes, index, inside = _shift_planes(xp, x.dtype, F, b1 - b0, kH, kW, padH, padW,
-                                                      Ho, Wo, H, W)
-                xp.add.at(planes, index, Z)
-                yc[...] = planes[inside]
+        _shift_conv(x, weight, padH, padW, y, budget)
     else:
         W2 = weight.reshape(F, -1)
         for b0, b1 in batch_chunks(B, C * kH * kW * Ho * Wo, budget):
@@ -469,10 +472,16 @@ def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=N
     gxc = xp.empty((C, B, H, W), dtype=gy.dtype) if need_input else None
     need_weight, need_bias = x is not None, x is not None and gradBias is not None
     path = backward_path(C, H, W, F, kH, kW, dH, dW, padH, padW, need_input, need_weight)
-    ranges, budget = _split_frames(xp, B, path)
-    parts = host_parallel(lambda lo, hi: _backward_frames(
-        gy[lo:hi], weight, x[lo:hi] if need_weight else None, gxc[:, lo:hi] if need_input else None,
-        (hi - lo, C, H, W), dH, dW, padH, padW, path, need_bias, budget), ranges)
+    ranges, budget = _split_frames(xp, B)
+    gx, fill = _batch_layout(gxc, channel_major) if need_input else (None, lambda lo, hi: None)
+
+    def frames(lo, hi):
+        part = _backward_frames(gy[lo:hi], weight, x[lo:hi] if need_weight else None,
+                                gxc[:, lo:hi] if need_input else None, (hi - lo, C, H, W), dH, dW,
+                                padH, padW, path, need_bias, budget)
+        fill(lo, hi)
+        return part
+    parts = host_parallel(frames, ranges)
     if need_weight:
         gW = sum(gW for gW, _ in parts)
         if path == "rows":  # gW[i, (c, j), f] holds dL/dW[f, c, i, j]
@@ -484,7 +493,7 @@ def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=N
         gradWeight += scale * gW
     if need_bias:
         gradBias += scale * sum(gb for _, gb in parts)
-    return _batch_layout(gxc, channel_major) if need_input else None
+    return gx
 
 
 def _backward_frames(gy, weight, x, gxc, input_shape, dH, dW, padH, padW, path, need_bias, budget):

@@ -175,21 +175,19 @@ def test_batch_chunks_cover_the_batch_in_equal_bounded_pieces(monkeypatch):
 
 def test_host_chunks_fit_the_cache_and_device_chunks_fill_the_work_buffer(xp, monkeypatch):
     """On the host each thread's chunk of frames keeps its work buffer within
-    ``CACHE_ELEMENTS`` (here one frame of the 64 -> 256 ConvLSTM map's columns, 3136 x 1024),
-    except the shift-add forward, whose Python loop over kernel offsets runs once a chunk;
+    ``CACHE_ELEMENTS`` (here one frame of the 64 -> 256 ConvLSTM map's columns, 3136 x 1024);
     on a device a call is one range with the whole ``WORK_ELEMENTS``."""
     per_frame = 64 * 49 * 32 * 32
-    ranges, budget = nn.conv_ops._split_frames(xp, 16, "columns")
+    ranges, budget = nn.conv_ops._split_frames(xp, 16)
     if xp is numpy:
         with nn.backend.host_threads(2):
-            ranges, budget = nn.conv_ops._split_frames(xp, 16, "rows")
-            assert nn.conv_ops._split_frames(xp, 16, "shift")[1] == nn.conv_ops.WORK_ELEMENTS // 2
+            ranges, budget = nn.conv_ops._split_frames(xp, 16)
         assert ranges == [(0, 8), (8, 16)] and budget == nn.conv_ops.CACHE_ELEMENTS
         assert nn.conv_ops.batch_chunks(8, per_frame, budget) == [(b, b + 1) for b in range(8)]
         monkeypatch.setattr(nn.conv_ops, "CACHE_ELEMENTS", 4 * per_frame)
-        assert nn.conv_ops._split_frames(xp, 16, "gradient")[1] == 4 * per_frame
+        assert nn.conv_ops._split_frames(xp, 16)[1] == 4 * per_frame
         monkeypatch.setattr(nn.conv_ops, "WORK_ELEMENTS", 2 * per_frame)  # the share is the smaller
-        assert nn.conv_ops._split_frames(xp, 16, "columns")[1] == 2 * per_frame // len(
+        assert nn.conv_ops._split_frames(xp, 16)[1] == 2 * per_frame // len(
             nn.backend.host_ranges(xp, 16))
     else:
         assert ranges == [(0, 16)] and budget == nn.conv_ops.WORK_ELEMENTS
@@ -276,6 +274,7 @@ def test_channel_major_layout_gives_the_same_numbers(xp, rng, g):
     geometry = dict(dH=m.dH, dW=m.dW, padH=m.padH, padW=m.padW)
     x = rand(xp, rng, *g["shape"])
     y = ops.conv2d(x, w, b, **geometry)
+    assert y.flags.c_contiguous  # each range of frames lays out its part (_batch_layout)
     x_cm = ops.channel_major_view(xp.ascontiguousarray(x.transpose(1, 0, 2, 3)))
     y_cm = ops.conv2d(x_cm, w, b, channel_major=True, **geometry)
     assert y_cm.transpose(1, 0, 2, 3).flags.c_contiguous
