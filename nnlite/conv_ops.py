@@ -25,8 +25,8 @@ kH kW partial maps, ``Z[(f, i, j), (b, r, s)] = sum_c W[f, c, i, j] xpad[b, c, r
 and ``y[f, b, p, q] = sum_{i, j} Z[(f, i, j), (b, p + i, q + j)]`` is one reduction over
 the kH kW shifted views of Z (an offset further is one row or one column further on).
 Multiplying the padded frame does (Hp Wp) / (H W) times the counted multiply-adds
-(1.2 for the 7x7 decoder at 64x64, 1.5 for the 15x15 regressor), which these few
-output planes make cheap, and buys a sum with no loop over offsets, so the host's
+(1.2 for the 7x7 decoder at 64x64, 2.1 for the 15x15 flow regressor at 32x32, which
+therefore takes row columns), and buys a sum with no loop over offsets, so the host's
 chunks can be sized to the cache like every other path's. The earlier way, a scatter of
 Z's slices with one NumPy call per offset over chunks of 8 frames, took 4.2 ms for the
 decoder's forward at batch 16, this one 2.0 (``benchmarks/RESULTS.md``, tenth round).
@@ -69,15 +69,16 @@ Wrow[(i, f), (c, j)] = W[f, c, i, j]:
                    with its AVX2 and its AVX-512 kernels alike (``benchmarks/RESULTS.md``,
                    seventh round)
 
-**Choosing a path.** Every path does the same multiply-adds, with GEMMs that run near
-the SGEMM rate; what separates them is the memory their buffers move, so
-``forward_path`` and ``backward_path`` count it, in elements per frame, and take the
-least. A gathering copy (im2col, row columns) counts 2 per element written (a strided
+**Choosing a path.** Every path but the shift-add forward does the same multiply-adds,
+with GEMMs that run near the SGEMM rate; what separates them is the memory their buffers
+move, so ``forward_path`` and ``backward_path`` count it, in elements per frame, and take
+the least. A gathering copy (im2col, row columns) counts 2 per element written (a strided
 read, a write), each GEMM's pass over a buffer 1, a GEMM's output 1 and each
 accumulating add 3 (two reads, one write). Forward: im2col ``3 C kH kW Ho Wo``; the
 shift-add path ``4 C Hp Wp + 2 F kH kW Hp Wp`` (the padded copy of x filled,
 gathered and read by the GEMM; Z written, then read once by the sum, whose few output
-planes stay in cache); row columns ``(3 C kW H + 4 kH F Hp) Wo`` (R gathered and read, Z
+planes stay in cache), plus its extra multiply-adds ``F kH kW C (Hp Wp - H W)``, each
+counted as ``1 / MULADDS_PER_ELEMENT`` of an element; row columns ``(3 C kW H + 4 kH F Hp) Wo`` (R gathered and read, Z
 written and reduced). Backward: the input side ``(3 + 4) C kH kW Ho Wo`` (im2col for
 dL/dW; gcols written, then added into the image for dL/dx), the gradient side
 ``(2 + 1 + 1) F kH kW H W`` (G gathered, read by each GEMM), row columns
@@ -90,8 +91,10 @@ layer of the Table 1 models this picks the path that ``benchmarks/conv_paths.py`
 measured fastest, or one within a few percent of it (``benchmarks/RESULTS.md``, sixth
 round): row columns for AE-Conv's 10 -> 16 and 64 -> 16 forwards (23.6 -> 16.2 ms
 against im2col, 24.2 -> 16.1 against the shift-add path) and its 16 -> 64 backward
-(41.0 -> 29.6 ms), the shift-add and gradient-side paths for the 16 -> 1 decoder and the
-64 -> 2 flow regressor, im2col for the ConvLSTM's 16 -> 256 input map.
+(41.0 -> 29.6 ms), the shift-add and gradient-side paths for the 16 -> 1 decoder, row
+columns and the gradient side for the 64 -> 2 flow regressor (its forward 100 ms against
+114 on the shift-add path, 160 frames: tenth round), im2col for the ConvLSTM's 16 -> 256
+input map.
 
 **Sums over kernel offsets** (col2im) are
 written two ways, chosen per backend by ``offset_loops(xp)``. On NumPy, a Python
@@ -216,14 +219,15 @@ def channel_major_view(a):
 
 def _batch_layout(a, channel_major):
     """For a result the GEMMs write as (C, B, H, W): the (B, C, H, W) array handed back, and
-    the function ``fill(lo, hi)`` that lays out its frames [lo, hi). With ``channel_major``
-    that array is the view itself and ``fill`` does nothing; else it is a new contiguous
+    the function ``fill(lo, hi)`` that lays out its frames [lo, hi). With ``channel_major``,
+    or where the view is already contiguous (one plane, or one frame), that array is the
+    view itself and ``fill`` does nothing; else it is a new contiguous
     array, and each range of frames calls ``fill`` in its own thread right after computing
     them, so the layout copy runs on every core and reads what the range just wrote (one
     copy on one core after the call took 4 ms of AE-Conv's 0.105 s step,
     ``benchmarks/RESULTS.md``, tenth round)."""
     view = channel_major_view(a)
-    if channel_major:
+    if channel_major or view.flags.c_contiguous:
         return view, lambda lo, hi: None
     out = get_xp(a).empty(view.shape, dtype=a.dtype)
 
@@ -346,6 +350,13 @@ def _shift_conv(x, weight, padH, padW, out, budget):
         Zij.sum(axis=(0, 1), out=out[:, b0:b1])
 
 
+#: Multiply-adds a one-thread SGEMM does in the time a copy moves one element through
+#: memory: 48 G/s against about 9 G counted elements/s (an im2col frame of 0.8 M elements,
+#: 0.17-0.2 ms; ``benchmarks/RESULTS.md``, tenth round). The path rule weighs the shift-add
+#: forward's extra multiply-adds by it.
+MULADDS_PER_ELEMENT = 5
+
+
 #: None: each call takes the path of least memory traffic (``forward_path``,
 #: ``backward_path``); a path's name forces it wherever it applies, the columns path
 #: elsewhere (the tests and ``benchmarks/conv_paths.py`` compare the paths).
@@ -367,8 +378,10 @@ def forward_path(C, H, W, F, kH, kW, dH=1, dW=1, padH=0, padW=0):
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
     costs = {"columns": 3 * C * kH * kW * Ho * Wo}
     if dH == 1 and dW == 1:
-        costs["shift"] = (4 * C + 2 * F * kH * kW) * (H + 2 * padH) * (W + 2 * padW)
-        costs["rows"] = (3 * C * kW * H + 4 * kH * F * (H + 2 * padH)) * Wo
+        Hp, Wp = H + 2 * padH, W + 2 * padW
+        costs["shift"] = ((4 * C + 2 * F * kH * kW) * Hp * Wp
+                          + F * kH * kW * C * (Hp * Wp - H * W) / MULADDS_PER_ELEMENT)
+        costs["rows"] = (3 * C * kW * H + 4 * kH * F * Hp) * Wo
     return _cheapest(costs, FORWARD_PATH)
 
 
