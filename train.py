@@ -35,12 +35,12 @@ import signal
 import sys
 import time
 
+import nnlite as nn  # first: importing it picks OpenBLAS's kernels before NumPy loads them
 import numpy
 from tqdm import tqdm
 
 import models
 import moving_mnist
-import nnlite as nn
 from models import pictures
 from models.evaluation import evaluate
 from models.training import Trainer, TrainingDiverged
@@ -283,6 +283,9 @@ def holds_run(out):
 def print_settings(cfg, path):
     width = max(map(len, cfg))
     lines = [f"settings ({path}):"] + [f"  {k:<{width}}  {json.dumps(v)}" for k, v in cfg.items()]
+    if nn.BLAS_KERNELS:  # not a setting of the run, but said, since nnlite chose it
+        lines.append(f"OpenBLAS kernels: {nn.BLAS_KERNELS}, nnlite's choice on this processor "
+                     "(nnlite/blas_kernels.py; OPENBLAS_CORETYPE chooses another)")
     print("\n".join(lines), flush=True)
 
 

@@ -8,7 +8,9 @@
 Prints the versions and the device, NumPy's BLAS (the kernel set OpenBLAS runs, its
 threads, and the variables that pin its kernels: a machine that sets
 ``OPENBLAS_CORETYPE`` times those kernels, so compare runs only with the same line, and
-see ``benchmarks/RESULTS.md`` for the command that unsets them), the median step time after
+see ``benchmarks/RESULTS.md`` for the command that unsets them; on an AMD Zen 4 where
+nothing set it, importing nnlite sets it to ``Haswell``, said on that line:
+``nnlite/blas_kernels.py``), the median step time after
 ``--warmup`` untimed steps, the achieved GFLOP/s
 (convolution and GEMM work only, see ``flops.py``) and its share of the 2048x2048
 SGEMM speed (the mean of a reading just before the timed steps and one just after),
@@ -48,10 +50,10 @@ if "--tf32" in sys.argv:  # CuPy reads it when imported, i.e. before the first G
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import nnlite as nn  # noqa: E402  (first: it picks OpenBLAS's kernels before NumPy loads them)
 import numpy  # noqa: E402
 
 import models  # noqa: E402
-import nnlite as nn  # noqa: E402
 from benchmarks.flops import step_flops  # noqa: E402
 from models.training import Trainer  # noqa: E402
 
@@ -123,7 +125,8 @@ def blas_line():
     described = "; ".join(f"{p['internal_api']} {p['version']} {p.get('architecture', '')} "
                           f"{p['num_threads']} threads" for p in blas) or "unknown"
     pinned = "  ".join(f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ)
-    return f"blas {described}  {pinned}".rstrip()
+    chosen = " (nnlite's choice: nnlite/blas_kernels.py)" if nn.BLAS_KERNELS else ""
+    return f"blas {described}  {pinned}{chosen}".rstrip()
 
 
 def versions(args, xp):

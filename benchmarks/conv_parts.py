@@ -17,9 +17,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from nnlite import conv_ops  # noqa: E402  (first: it picks OpenBLAS's kernels before NumPy loads them)
 import numpy  # noqa: E402
-
-from nnlite import conv_ops  # noqa: E402
 
 
 def best_ms(fn, repeats):

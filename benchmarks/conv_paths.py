@@ -18,10 +18,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from nnlite import backend, conv_ops  # noqa: E402  (first: it picks OpenBLAS's kernels before NumPy loads them)
 import numpy  # noqa: E402
 
 from benchmarks.conv_parts import best_ms  # noqa: E402
-from nnlite import backend, conv_ops  # noqa: E402
 
 #: (label, frames, input planes, output planes, frame size)
 LAYERS = [("ae-conv 1", 16, 10, 16, 64), ("ae-conv 2", 16, 16, 64, 32), ("ae-conv 3", 16, 64, 16, 32),

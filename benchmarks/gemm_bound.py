@@ -22,9 +22,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy  # noqa: E402
-
+# first: bench_step imports nnlite, which picks OpenBLAS's kernels, before NumPy loads them
 from benchmarks.bench_step import blas_line, make_frames, make_trainer, parse_args  # noqa: E402
+import numpy  # noqa: E402
 
 MODELS = ["ae-conv", "ae-convlstm", "ae-convlstm-flow"]
 

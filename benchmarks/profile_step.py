@@ -27,10 +27,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import nnlite as nn  # noqa: E402  (first: it picks OpenBLAS's kernels before NumPy loads them)
 import numpy  # noqa: E402
 
 import models  # noqa: E402
-import nnlite as nn  # noqa: E402
 from models.training import Trainer  # noqa: E402
 
 

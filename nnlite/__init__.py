@@ -3,7 +3,13 @@
 ``import nnlite as nn`` and use Torch's names: ``nn.Sequential``,
 ``nn.SpatialConvolution``, ``nn.MSECriterion``, ``nn.optim.rmsprop``, ...
 """
-from . import backend, init, jacobian, optim, torch7, visual
+from . import blas_kernels
+
+#: OpenBLAS's kernel set that importing nnlite chose for NumPy ("Haswell" on an AMD Zen 4
+#: when nothing had chosen one and NumPy was not loaded yet), or None: see ``blas_kernels``
+BLAS_KERNELS = blas_kernels.choose()
+
+from . import backend, init, jacobian, optim, torch7, visual  # these load NumPy: after the choice
 from .activations import Clamp, ReLU, Sigmoid, Sqrt, Square, Tanh
 from .backend import get_xp, getRNGState, gpu_available, manualSeed, setRNGState, to_device, to_numpy
 from .bilinear import Bilinear
