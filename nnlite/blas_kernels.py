@@ -16,7 +16,7 @@ product (M x K) x (K x N), GFLOP/s      SkylakeX  Haswell
 112 x 70 x 4096 (AE-Conv 10 -> 16, rows)     74      101
 =====================================  ========  =======
 
-and the ConvLSTM's convolutions take 8-17% less time. On a Zen 5 (family 26, full-width
+and the ConvLSTM's convolutions take 4-17% less time. On a Zen 5 (family 26, full-width
 AVX-512) ``SkylakeX`` is twice as fast as ``Haswell`` (ninth round), and on Intel's
 processors it is OpenBLAS's own choice; so only Zen 4 is changed.
 

@@ -351,8 +351,8 @@ def _shift_conv(x, weight, padH, padW, out, budget):
 
 
 #: Multiply-adds a one-thread SGEMM does in the time a copy moves one element through
-#: memory: 48 G/s against about 9 G counted elements/s (an im2col frame of 0.8 M elements,
-#: 0.17-0.2 ms; ``benchmarks/RESULTS.md``, tenth round). The path rule weighs the shift-add
+#: memory: 48-51 G/s against 7-9 G counted elements/s (an im2col frame of 0.8 M elements,
+#: 0.17-0.23 ms; ``benchmarks/RESULTS.md``, tenth round). The path rule weighs the shift-add
 #: forward's extra multiply-adds by it.
 MULADDS_PER_ELEMENT = 5
 
