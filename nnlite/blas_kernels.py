@@ -37,13 +37,16 @@ def is_zen4(cpuinfo="/proc/cpuinfo"):
     """Whether the first processor listed in ``cpuinfo`` is an AMD Zen 4: vendor
     AuthenticAMD, family 25 (0x19, Zen 3 and Zen 4), with AVX-512 (Zen 3 has none). False
     where the file cannot be read (not Linux)."""
+    fields = {}
     try:
         with open(cpuinfo) as f:
-            text = f.read().split("\n\n")[0]
+            for line in f:
+                if not line.strip():  # the blank line after the first processor
+                    break
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
     except OSError:
         return False
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
     return (fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family") == "25"
             and "avx512f" in fields.get("flags", "").split())
 

@@ -219,15 +219,15 @@ def channel_major_view(a):
 
 def _batch_layout(a, channel_major):
     """For a result the GEMMs write as (C, B, H, W): the (B, C, H, W) array handed back, and
-    the function ``fill(lo, hi)`` that lays out its frames [lo, hi). With ``channel_major``,
-    or where the view is already contiguous (one plane, or one frame), that array is the
-    view itself and ``fill`` does nothing; else it is a new contiguous
-    array, and each range of frames calls ``fill`` in its own thread right after computing
-    them, so the layout copy runs on every core and reads what the range just wrote (one
-    copy on one core after the call took 4 ms of AE-Conv's 0.105 s step,
-    ``benchmarks/RESULTS.md``, tenth round)."""
-    view = channel_major_view(a)
-    if channel_major or view.flags.c_contiguous:
+    the function ``fill(lo, hi)`` that lays out its frames [lo, hi). For a result not asked
+    for (``a`` None) that array is None; with ``channel_major``, or where the view is
+    already contiguous (one plane, or one frame), it is the view itself; in these cases
+    ``fill`` does nothing. Else it is a new contiguous array, and each range of frames calls
+    ``fill`` in its own thread right after computing them, so the layout copy runs on every
+    core and reads what the range just wrote (one copy on one core after the call took 4 ms
+    of AE-Conv's 0.105 s step, ``benchmarks/RESULTS.md``, tenth round)."""
+    view = None if a is None else channel_major_view(a)
+    if view is None or channel_major or view.flags.c_contiguous:
         return view, lambda lo, hi: None
     out = get_xp(a).empty(view.shape, dtype=a.dtype)
 
@@ -486,7 +486,7 @@ def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=N
     need_weight, need_bias = x is not None, x is not None and gradBias is not None
     path = backward_path(C, H, W, F, kH, kW, dH, dW, padH, padW, need_input, need_weight)
     ranges, budget = _split_frames(xp, B)
-    gx, fill = _batch_layout(gxc, channel_major) if need_input else (None, lambda lo, hi: None)
+    gx, fill = _batch_layout(gxc, channel_major)
 
     def frames(lo, hi):
         part = _backward_frames(gy[lo:hi], weight, x[lo:hi] if need_weight else None,
