@@ -6,11 +6,11 @@ For every 7x7 'same' convolution of AE-Conv and of AE-ConvLSTM's two ConvLSTMs, 
 batch 16 x 10 frames (the ConvLSTMs' input-to-gates maps run once over the 160
 frames, their hidden-to-gates maps once per step over 16), it prints the best of
 ``--repeats`` times of ``conv_ops.conv2d`` on each forward path (``columns``,
-``shift``, ``rows``), of ``conv_ops.conv2d_backward`` (both gradients) on each backward
-path (``columns``, ``gradient``, ``rows``), and of the backward without the input
+``shift``, ``rows``, ``fourier``), of ``conv_ops.conv2d_backward`` (both gradients) on each
+backward path (``columns``, ``gradient``, ``rows``, ``fourier``), and of the backward without the input
 gradient (what a model's first layer needs after ``noGradInput``), each with its share
 of the SGEMM figure measured at the start; a star marks the path that
-``forward_path``/``backward_path`` picks by memory traffic.
+``forward_path``/``backward_path`` picks by memory traffic and multiply-adds.
 """
 import argparse
 import os
@@ -49,8 +49,8 @@ def time_layer(rng, B, C, F, n, k, repeats, forward, backward):
         conv_ops.FORWARD_PATH = conv_ops.BACKWARD_PATH = None
 
 
-FORWARD_PATHS = ("columns", "shift", "rows")
-BACKWARD_PATHS = ("columns", "gradient", "rows")
+FORWARD_PATHS = ("columns", "shift", "rows", "fourier")
+BACKWARD_PATHS = ("columns", "gradient", "rows", "fourier")
 
 
 def main(argv=None):
@@ -58,6 +58,7 @@ def main(argv=None):
     p.add_argument("--k", type=int, default=7)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
+    backend.keep_freed_host_memory()  # as the Trainer does: large arrays come back without page faults
     rng = numpy.random.default_rng(0)
     a = rng.random((2048, 2048), dtype=numpy.float32)
     sgemm = 2 * 2048 ** 3 / 1e9 / (best_ms(lambda: a @ a, args.repeats) / 1e3)
@@ -68,8 +69,8 @@ def main(argv=None):
     k, pad = args.k, args.k // 2
     for label, B, C, F, n in LAYERS:
         gflop = 2 * B * F * C * k ** 2 * n * n / 1e9
-        picks = (conv_ops.forward_path(C, n, n, F, k, k, padH=pad, padW=pad),
-                 conv_ops.backward_path(C, n, n, F, k, k, padH=pad, padW=pad))
+        picks = (conv_ops.forward_path(C, n, n, F, k, k, padH=pad, padW=pad, frames=B),
+                 conv_ops.backward_path(C, n, n, F, k, k, padH=pad, padW=pad, frames=B))
         for fwd, bwd in zip(FORWARD_PATHS, BACKWARD_PATHS):
             backend.free_scratch()
             f_ms, b_ms, bw_ms = time_layer(rng, B, C, F, n, k, args.repeats, fwd, bwd)

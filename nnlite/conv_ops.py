@@ -350,6 +350,168 @@ def _shift_conv(x, weight, padH, padW, out, budget):
         Zij.sum(axis=(0, 1), out=out[:, b0:b1])
 
 
+def _complex_dtype(dtype):
+    """complex64 for float32 data, complex128 for float64 (the Jacobian tests)."""
+    return "complex64" if dtype == "float32" else "complex128"
+
+
+def _phases(xp, U, n, offset, N, sign):
+    """``exp(sign 2 pi i u (t + offset) / N)`` for u < U, t < n, as real (U, n, 2): its cosines
+    and sines side by side."""
+    theta = (sign * 2 * math.pi / N) * (xp.arange(U).reshape(U, 1) * (xp.arange(n) + offset))
+    return xp.exp(1j * theta).view("float64").reshape(U, n, 2)
+
+
+@functools.lru_cache(maxsize=256)
+def _dft_rows(xp, dtype, n, offset, N, sign, half):
+    """The real matrix (2 U, n) whose rows are ``cos`` then ``sign sin`` of
+    ``2 pi u (t + offset) / N`` for u < U (U = N // 2 + 1 with ``half``, else N) and t < n:
+    the DFT of n samples placed at t + offset (mod N), as real and imaginary rows."""
+    e = _phases(xp, N // 2 + 1 if half else N, n, offset, N, sign)
+    return xp.concatenate([e[..., 0], e[..., 1]]).astype(dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _inverse_dft(xp, dtype, n, offset, N, sign):
+    """(Eh, Ew) for ``_planes``: Eh (N, n) complex, ``exp(sign 2 pi i u (t + offset) / N) / N``;
+    Ew (V, 2 n) real, V = N // 2 + 1, ``[c_v cos | -sign c_v sin](2 pi v (t + offset) / N) / N``
+    with c_v = 2, but 1 for v = 0 and for v = N / 2 (N even): the halved spectrum's weights."""
+    Eh = xp.exp((sign * 2j * math.pi / N) * (xp.arange(N).reshape(N, 1) * (xp.arange(n) + offset))) / N
+    V = N // 2 + 1
+    c = xp.full((V, 1), 2.0)
+    c[0] = 1
+    if N % 2 == 0:
+        c[V - 1] = 1
+    e = _phases(xp, V, n, offset, N, +1)
+    Ew = xp.concatenate([c * e[..., 0], -sign * c * e[..., 1]], axis=1) / N
+    return Eh.astype(_complex_dtype(dtype)), Ew.astype(dtype)
+
+
+def _spectrum(a, offset, N, sign):
+    """The 2-D DFTs of the real planes ``a`` (R0, R1, n, m), placed at (t + offset) mod N
+    (offset and N per axis), ``S[u, v, r0, r1] = sum_{t, s} a[r0, r1, t, s]
+    exp(sign 2 pi i (u (t + oh) / Nh + v (s + ow) / Nw))`` for v <= Nw / 2 (a real
+    plane's spectrum is Hermitian): (Nh, Nw // 2 + 1, R0, R1), complex.
+
+    Two real GEMMs, each with the planes as its transposed second operand, so the bins
+    come out first with no transposed copy: along the columns ``T1 = Dw a^T`` (2 V, R0 R1 n)
+    (real and imaginary rows), then along the rows ``T2 = Dh T1^T`` (2 Nh, 2 V R0 R1), whose
+    four blocks combine as (Dh_re + i Dh_im)(T1_re + i T1_im)."""
+    xp = get_xp(a)
+    R0, R1, n, m = a.shape
+    (oh, ow), (Nh, Nw) = offset, N
+    V = Nw // 2 + 1
+    T1 = xp.matmul(_dft_rows(xp, a.dtype.name, m, ow, Nw, sign, True), a.reshape(-1, m).T)
+    T2 = xp.matmul(_dft_rows(xp, a.dtype.name, n, oh, Nh, sign, False), T1.reshape(-1, n).T)
+    T2 = T2.reshape(2, Nh, 2, V * R0 * R1)
+    S = xp.empty((Nh, V, R0, R1), dtype=_complex_dtype(a.dtype))
+    s = S.view(a.dtype).reshape(Nh, -1, 2)  # real and imaginary parts side by side
+    xp.subtract(T2[0, :, 0], T2[1, :, 1], out=s[..., 0])
+    xp.add(T2[0, :, 1], T2[1, :, 0], out=s[..., 1])
+    return S
+
+
+def _planes(S, offset, N, sign, out):
+    """The inverse of ``_spectrum`` at the pixels (t + offset) mod N, t < n, written into
+    the real ``out`` (R0, R1, n, m): ``out[r0, r1, t, s] = Re sum_{u, v} c_v S[u, v, r0, r1]
+    exp(sign 2 pi i (u (t + oh) / Nh + v (s + ow) / Nw)) / (Nh Nw)``, c_v as ``_inverse_dft``.
+    Along the rows ``Z = S^T Eh`` (V R0 R1, n), complex; then along the columns one real
+    GEMM of Z's real and imaginary parts with Ew's two halves, whose two useful blocks
+    add up to the planes: the pixels come out last with no transposed copy."""
+    xp = get_xp(S)
+    R0, R1, n, m = out.shape
+    (oh, ow), (Nh, Nw) = offset, N
+    V = S.shape[1]
+    Eh, _ = _inverse_dft(xp, out.dtype.name, n, oh, Nh, sign)
+    _, Ew = _inverse_dft(xp, out.dtype.name, m, ow, Nw, sign)
+    Z = xp.matmul(S.reshape(Nh, -1).T, Eh)
+    P = xp.matmul(Z.view(out.dtype).reshape(V, -1).T, Ew).reshape(R0, R1, n, 2, 2 * m)
+    xp.add(P[..., 0, :m], P[..., 1, m:], out=out)
+    return out
+
+
+def _planes_of(a):
+    """A 4-D array's planes in memory order: (a as (C, B, H, W), True) when it is a view
+    of channel-major memory, else (a, False); ``_spectrum`` reads either in place."""
+    if a.strides[1] > a.strides[0]:
+        return a.transpose(1, 0, 2, 3), True
+    return a, False
+
+
+def fourier_size(H, W, padH, padW):
+    """The circular size (Nh, Nw) of the Fourier path: the smallest with no wrap-around,
+    ``H + padH`` by ``W + padW`` (module docstring)."""
+    return H + padH, W + padW
+
+
+def _weight_spectrum(weight, padH, padW, N, memo):
+    """The conjugate spectrum of the kernel placed at (i - padH, j - padW) mod N, (Nh, V, F, C),
+    from ``memo`` if it holds one for this geometry, else computed (and kept there)."""
+    key = ("fourier", N, padH, padW)
+    K = None if memo is None else memo.get(key)
+    if K is None:
+        K = _spectrum(weight, (-padH, -padW), N, +1)
+        if memo is not None:
+            memo[key] = K
+    return K
+
+
+def _fourier_forward(x, weight, padH, padW, y, memo):
+    """The stride-1 Fourier forward, written into ``y`` (F, B, Ho, Wo), any strides: per bin,
+    ``Y = conj(K) X`` as (F, C) @ (C, B) (one batched GEMM), K and X the spectra of the kernel
+    and the frames; chunked over frames within ``WORK_ELEMENTS``."""
+    xp = get_xp(x)
+    B, C, H, W = x.shape
+    F = weight.shape[0]
+    N = fourier_size(H, W, padH, padW)
+    bins = N[0] * (N[1] // 2 + 1)
+    K = _weight_spectrum(weight, padH, padW, N, memo).reshape(bins, F, C)
+    for b0, b1 in batch_chunks(B, _fourier_elements(C, F, N, y.shape[2:])):
+        planes, channel_first = _planes_of(x[b0:b1])
+        X = _spectrum(planes, (0, 0), N, -1).reshape((bins,) + planes.shape[:2])
+        Y = xp.matmul(K, X if channel_first else X.transpose(0, 2, 1))
+        _planes(Y.reshape(N[0], -1, F, b1 - b0), (0, 0), N, +1, y[:, b0:b1])
+
+
+def _fourier_backward(gy, weight, x, gxc, input_shape, padH, padW, memo):
+    """The stride-1 Fourier backward: writes dL/dx into ``gxc`` (C, B, H, W) unless it is None
+    and returns dL/dW (F, C, kH, kW) unless ``x`` is None. With G the conjugate spectrum of
+    gy, per bin ``conj(dX) = K^T G`` (K as the forward's) and ``dK = G X^T`` summed over the
+    chunks, whose inverse at the kernel's offsets is dL/dW."""
+    xp = get_xp(gy)
+    B, C, H, W = input_shape
+    F, _, kH, kW = weight.shape
+    N = fourier_size(H, W, padH, padW)
+    V = N[1] // 2 + 1
+    bins = N[0] * V
+    K = None if gxc is None else _weight_spectrum(weight, padH, padW, N, memo).reshape(bins, F, C)
+    dK = 0 if x is not None else None
+    for b0, b1 in batch_chunks(B, _fourier_elements(C, F, N, gy.shape[2:])):
+        gplanes, g_first = _planes_of(gy[b0:b1])
+        G = _spectrum(gplanes, (0, 0), N, +1).reshape((bins,) + gplanes.shape[:2])
+        G = G if g_first else G.transpose(0, 2, 1)  # (bins, F, b)
+        if gxc is not None:
+            _planes(xp.matmul(K.transpose(0, 2, 1), G).reshape(N[0], V, C, b1 - b0), (0, 0), N, -1,
+                    gxc[:, b0:b1])
+        if x is not None:
+            planes, channel_first = _planes_of(x[b0:b1])
+            X = _spectrum(planes, (0, 0), N, -1).reshape((bins,) + planes.shape[:2])
+            dK = dK + xp.matmul(G, X.transpose(0, 2, 1) if channel_first else X)
+    if x is None:
+        return None
+    gW = xp.empty(weight.shape, dtype=weight.dtype)
+    return _planes(dK.reshape(N[0], V, F, C), (-padH, -padW), N, +1, gW)
+
+
+def _fourier_elements(C, F, N, out_hw):
+    """Elements of the Fourier path's arrays per frame (``batch_chunks``' ``per_item``): the
+    spectra of C planes in and F out with their transforms' intermediates, and the last GEMM's
+    two-block product."""
+    bins = N[0] * (N[1] // 2 + 1)
+    Ho, Wo = out_hw
+    return 6 * bins * (C + F) + 2 * (N[1] // 2 + 1) * Ho * F + 4 * Ho * Wo * F
+
+
 #: Multiply-adds a one-thread SGEMM does in the time a copy moves one element through
 #: memory: 48-51 G/s against 7-9 G counted elements/s (an im2col frame of 0.8 M elements,
 #: 0.17-0.23 ms; ``benchmarks/RESULTS.md``, tenth round). The path rule weighs the shift-add
@@ -372,31 +534,77 @@ def _cheapest(costs, forced):
     return min(costs, key=costs.get)
 
 
-def forward_path(C, H, W, F, kH, kW, dH=1, dW=1, padH=0, padW=0):
-    """The forward's path, "columns", "shift" (stride 1) or "rows" (stride 1), by the
-    elements each moves through memory per frame (module docstring, "Choosing a path")."""
+#: What a multiply-add of the Fourier path's per-bin complex products costs against one of a
+#: large real SGEMM: these products are small (F x C by C x B for every bin) and run at about
+#: half the rate (``benchmarks/RESULTS.md``, eleventh round).
+FOURIER_MULADD_COST = 2
+
+
+def _fourier_cost(C, H, W, F, kH, kW, padH, padW, frames, forward=False, need_input=False,
+                  need_weight=False):
+    """The Fourier path's cost per frame, in the elements of "Choosing a path": its GEMMs'
+    multiply-adds over ``MULADDS_PER_ELEMENT`` plus the spectra it writes and reads. The
+    kernel's spectrum (and for dL/dW its inverse) is made once per call, so ``frames`` shares it."""
+    Ho, Wo = out_size(H, kH, 1, padH), out_size(W, kW, 1, padW)
+    Nh, Nw = fourier_size(H, W, padH, padW)
+    V = Nw // 2 + 1
+    bins = Nh * V
+
+    def spectrum(n, m):  # per plane in: two GEMMs, their four-block product combined
+        return (2 * V * m * n + 4 * Nh * n * V) / MULADDS_PER_ELEMENT + 10 * bins
+
+    def planes(n, m):  # per plane out: two GEMMs, the two-block product added up
+        return (4 * V * Nh * n + 4 * n * V * m) / MULADDS_PER_ELEMENT + 4 * V * n + 8 * n * m
+
+    products = 4 * bins * F * C * FOURIER_MULADD_COST / MULADDS_PER_ELEMENT
+    kernel = F * C * (spectrum(kH, kW) + 2 * bins) / frames  # made, then read by each product
+    cost = 0
+    if forward:
+        cost += C * spectrum(H, W) + products + F * planes(Ho, Wo) + kernel
+    if need_input or need_weight:
+        cost += F * spectrum(Ho, Wo)
+    if need_input:
+        cost += products + C * planes(H, W) + kernel
+    if need_weight:
+        cost += C * spectrum(H, W) + products + F * C * planes(kH, kW) / frames
+    return cost
+
+
+def forward_path(C, H, W, F, kH, kW, dH=1, dW=1, padH=0, padW=0, frames=1):
+    """The forward's path, "columns", "shift" (stride 1), "rows" (stride 1) or "fourier"
+    (stride 1, padding at most k - 1), by the elements each moves through memory per frame
+    and its multiply-adds, for a call of ``frames`` frames (module docstring, "Choosing a path")."""
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
-    costs = {"columns": 3 * C * kH * kW * Ho * Wo}
+    direct = F * C * kH * kW * Ho * Wo / MULADDS_PER_ELEMENT  # the same for every direct path
+    costs = {"columns": 3 * C * kH * kW * Ho * Wo + direct}
     if dH == 1 and dW == 1:
         Hp, Wp = H + 2 * padH, W + 2 * padW
         costs["shift"] = ((4 * C + 2 * F * kH * kW) * Hp * Wp
-                          + F * kH * kW * C * (Hp * Wp - H * W) / MULADDS_PER_ELEMENT)
-        costs["rows"] = (3 * C * kW * H + 4 * kH * F * Hp) * Wo
+                          + F * kH * kW * C * (Hp * Wp - H * W) / MULADDS_PER_ELEMENT + direct)
+        costs["rows"] = (3 * C * kW * H + 4 * kH * F * Hp) * Wo + direct
+        if padH < kH and padW < kW:
+            costs["fourier"] = _fourier_cost(C, H, W, F, kH, kW, padH, padW, frames, forward=True)
     return _cheapest(costs, FORWARD_PATH)
 
 
-def backward_path(C, H, W, F, kH, kW, dH=1, dW=1, padH=0, padW=0, need_input=True, need_weight=True):
-    """The backward's path, "columns", "gradient" or "rows" (these two need stride 1 and
-    padding at most k - 1), by the elements each moves per frame for the gradients asked."""
+def backward_path(C, H, W, F, kH, kW, dH=1, dW=1, padH=0, padW=0, need_input=True, need_weight=True,
+                  frames=1):
+    """The backward's path, "columns", "gradient", "rows" or "fourier" (these three need stride
+    1 and padding at most k - 1), by the elements each moves per frame for the gradients asked
+    and its multiply-adds, for a call of ``frames`` frames."""
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
+    direct = (need_input + need_weight) * F * C * kH * kW * Ho * Wo / MULADDS_PER_ELEMENT
     # gy's channel-major copy is read by each GEMM; x's by the gradient side's dL/dW
     costs = {"columns": (3 * need_weight + 4 * need_input) * C * kH * kW * Ho * Wo
-             + (2 + need_weight + need_input) * F * Ho * Wo}
+             + (2 + need_weight + need_input) * F * Ho * Wo + direct}
     if dH == 1 and dW == 1 and padH < kH and padW < kW:
         costs["gradient"] = ((2 + need_weight + need_input) * F * kH * kW * H * W
-                             + need_weight * 3 * C * H * W)
+                             + need_weight * 3 * C * H * W + direct)
         costs["rows"] = (need_weight * (2 + kH) * (C * kW * (H + 2 * padH) + F * Ho) * Wo
-                         + need_input * (3 * F * kW * Ho + 4 * kH * C * (Ho + 2 * (kH - 1 - padH))) * W)
+                         + need_input * (3 * F * kW * Ho + 4 * kH * C * (Ho + 2 * (kH - 1 - padH))) * W
+                         + direct)
+        costs["fourier"] = _fourier_cost(C, H, W, F, kH, kW, padH, padW, frames,
+                                         need_input=need_input, need_weight=need_weight)
     return _cheapest(costs, BACKWARD_PATH)
 
 
@@ -422,19 +630,29 @@ def _split_frames(xp, B):
     return ranges, max(1, share)
 
 
-def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0, channel_major=False):
+def conv2d(x, weight, bias, dH=1, dW=1, padH=0, padW=0, channel_major=False, memo=None):
     """y = conv(x, W) + bias for x (B, C, H, W), weight (F, C, kH, kW), bias (F,) or None.
 
     The GEMMs write y as (F, B, Ho, Wo). It is returned as a contiguous (B, F, Ho, Wo)
     array, or, with ``channel_major``, as a (B, F, Ho, Wo) view of that memory (no copy),
     for a caller that works in channel-major layout (the convolutional LSTMs). On the host
-    the frames are split over the BLAS threads (``host_parallel``)."""
+    the frames are split over the BLAS threads (``host_parallel``), but for the Fourier path,
+    whose GEMMs are few and large and run on all of them. ``memo``: a dict that the caller
+    keeps while ``weight`` does not change (a recurrent map's calls over one sequence), in
+    which the Fourier path keeps the kernel's spectrum for the next call."""
     xp = get_xp(x)
     B, C, H, W = x.shape
     F, _, kH, kW = weight.shape
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
+    path = forward_path(C, H, W, F, kH, kW, dH, dW, padH, padW, B)
+    if path == "fourier":  # written straight into the layout asked for
+        out = xp.empty((F, B, Ho, Wo) if channel_major else (B, F, Ho, Wo), dtype=x.dtype)
+        y = out if channel_major else out.transpose(1, 0, 2, 3)
+        _fourier_forward(x, weight, padH, padW, y, memo)
+        if bias is not None:
+            y += bias.reshape(F, 1, 1, 1)
+        return channel_major_view(out) if channel_major else out
     y = xp.empty((F, B, Ho, Wo), dtype=x.dtype)
-    path = forward_path(C, H, W, F, kH, kW, dH, dW, padH, padW)
     ranges, budget = _split_frames(xp, B)
     out, fill = _batch_layout(y, channel_major)
 
@@ -465,36 +683,44 @@ def _forward_frames(x, weight, bias, dH, dW, padH, padW, path, y, budget):
 
 
 def conv2d_backward(gy, weight, input_shape, x=None, gradWeight=None, gradBias=None, scale=1.0,
-                    need_input=True, dH=1, dW=1, padH=0, padW=0, channel_major=False):
+                    need_input=True, dH=1, dW=1, padH=0, padW=0, channel_major=False, memo=None):
     """Both gradients of ``conv2d`` in one pass over the batch chunks, given gy = dL/dy.
 
     Returns dL/dx (shape ``input_shape``) when ``need_input``, else None. When ``x`` is
     given, also accumulates ``gradWeight += scale * dL/dW`` and ``gradBias += scale *
-    dL/dbias``. Each chunk's gy is laid out once (channel-major, or as its columns G on
-    the gradient-side path) and feeds both GEMMs; the im2col columns of the weight
-    gradient and the input gradient's columns share one work buffer. ``gy`` and ``x``
-    may be channel-major views: their channel-major layout is then a view, not a copy.
-    dL/dx is computed as (C, B, H, W); with ``channel_major`` it is returned as a view of
-    that memory, else as a contiguous (B, C, H, W) array. On the host the frames are split
-    over the BLAS threads (``host_parallel``), each part's weight and bias gradients summed
-    at the end.
+    dL/dbias``. Each chunk's gy is laid out once (channel-major, as its columns G on
+    the gradient-side path, or as its spectrum on the Fourier path) and feeds both
+    products; the im2col columns of the weight gradient and the input gradient's columns
+    share one work buffer. ``gy`` and ``x`` may be channel-major views: their channel-major
+    layout is then a view, not a copy. dL/dx is computed as (C, B, H, W); with
+    ``channel_major`` it is returned as a view of that memory, else as a contiguous
+    (B, C, H, W) array. On the host the frames are split over the BLAS threads
+    (``host_parallel``), each part's weight and bias gradients summed at the end, but for
+    the Fourier path (as ``conv2d``, whose ``memo`` this takes too).
     """
     xp = get_xp(gy)
     B, C, H, W = input_shape
     F, _, kH, kW = weight.shape
-    gxc = xp.empty((C, B, H, W), dtype=gy.dtype) if need_input else None
     need_weight, need_bias = x is not None, x is not None and gradBias is not None
-    path = backward_path(C, H, W, F, kH, kW, dH, dW, padH, padW, need_input, need_weight)
-    ranges, budget = _split_frames(xp, B)
-    gx, fill = _batch_layout(gxc, channel_major)
+    path = backward_path(C, H, W, F, kH, kW, dH, dW, padH, padW, need_input, need_weight, B)
+    if path == "fourier":
+        gx = xp.empty((C, B, H, W) if channel_major else input_shape, dtype=gy.dtype) if need_input else None
+        gxc = None if gx is None else gx if channel_major else gx.transpose(1, 0, 2, 3)
+        gW = _fourier_backward(gy, weight, x, gxc, input_shape, padH, padW, memo)
+        parts = [] if gW is None else [(gW, gy.sum(axis=(0, 2, 3)) if need_bias else None)]
+        gx = channel_major_view(gx) if channel_major and need_input else gx
+    else:
+        gxc = xp.empty((C, B, H, W), dtype=gy.dtype) if need_input else None
+        ranges, budget = _split_frames(xp, B)
+        gx, fill = _batch_layout(gxc, channel_major)
 
-    def frames(lo, hi):
-        part = _backward_frames(gy[lo:hi], weight, x[lo:hi] if need_weight else None,
-                                gxc[:, lo:hi] if need_input else None, (hi - lo, C, H, W), dH, dW,
-                                padH, padW, path, need_bias, budget)
-        fill(lo, hi)
-        return part
-    parts = host_parallel(frames, ranges)
+        def frames(lo, hi):
+            part = _backward_frames(gy[lo:hi], weight, x[lo:hi] if need_weight else None,
+                                    gxc[:, lo:hi] if need_input else None, (hi - lo, C, H, W), dH, dW,
+                                    padH, padW, path, need_bias, budget)
+            fill(lo, hi)
+            return part
+        parts = host_parallel(frames, ranges)
     if need_weight:
         gW = sum(gW for gW, _ in parts)
         if path == "rows":  # gW[i, (c, j), f] holds dL/dW[f, c, i, j]
