@@ -79,12 +79,12 @@ def time_convolutions():
         geometry = (a["dH"], a["dW"], a["padH"], a["padW"])
         if fn is forward:
             B, _, H, W = a["x"].shape
-            return "forward", B, C, F, kH, H, ops.forward_path(C, H, W, F, kH, kW, *geometry)
+            return "forward", B, C, F, kH, H, ops.forward_path(C, H, W, F, kH, kW, *geometry, frames=B)
         B, _, H, W = a["input_shape"]
         need_weight = a["x"] is not None
         what = "+".join(["dL/dx"] * a["need_input"] + ["dL/dW"] * need_weight)
         return (f"backward {what}", B, C, F, kH, H,
-                ops.backward_path(C, H, W, F, kH, kW, *geometry, a["need_input"], need_weight))
+                ops.backward_path(C, H, W, F, kH, kW, *geometry, a["need_input"], need_weight, B))
 
     def timed(fn):
         def call(*args, **kwargs):

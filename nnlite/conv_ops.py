@@ -387,7 +387,23 @@ def _inverse_dft(xp, dtype, n, offset, N, sign):
     return Eh.astype(_complex_dtype(dtype)), Ew.astype(dtype)
 
 
-def _spectrum(a, offset, N, sign):
+#: On the host, the most elements of the Fourier path's transform intermediates one part of
+#: its planes holds (``_spectrum``, ``_planes``): small enough to stay in cache, large enough
+#: that each part's GEMMs are hundreds of columns wide.
+FOURIER_PART_ELEMENTS = 1 << 18
+
+
+def _plane_parts(xp, R0, per_plane):
+    """``(ranges, per)``: the ranges of R0 that ``host_parallel`` runs side by side, and how
+    many of R0's slices one part of a range takes (``per_plane`` elements each) within
+    ``FOURIER_PART_ELEMENTS`` on the host; a device takes all of them at once."""
+    ranges = host_ranges(xp, R0)
+    if xp is not host_xp:
+        return ranges, R0
+    return ranges, max(1, FOURIER_PART_ELEMENTS // per_plane)
+
+
+def _spectrum(a, offset, N, sign, rows=None):
     """The 2-D DFTs of the real planes ``a`` (R0, R1, n, m), placed at (t + offset) mod N
     (offset and N per axis), ``S[u, v, r0, r1] = sum_{t, s} a[r0, r1, t, s]
     exp(sign 2 pi i (u (t + oh) / Nh + v (s + ow) / Nw))`` for v <= Nw / 2 (a real
@@ -396,37 +412,59 @@ def _spectrum(a, offset, N, sign):
     Two real GEMMs, each with the planes as its transposed second operand, so the bins
     come out first with no transposed copy: along the columns ``T1 = Dw a^T`` (2 V, R0 R1 n)
     (real and imaginary rows), then along the rows ``T2 = Dh T1^T`` (2 Nh, 2 V R0 R1), whose
-    four blocks combine as (Dh_re + i Dh_im)(T1_re + i T1_im)."""
+    four blocks combine as (Dh_re + i Dh_im)(T1_re + i T1_im) into S. On the host, slices of
+    R0 are run side by side and in parts that stay in cache (``_plane_parts``). ``rows``
+    (u0, u1): only the bins u0 <= u < u1, (u1 - u0, V, R0, R1)."""
     xp = get_xp(a)
     R0, R1, n, m = a.shape
     (oh, ow), (Nh, Nw) = offset, N
     V = Nw // 2 + 1
-    T1 = xp.matmul(_dft_rows(xp, a.dtype.name, m, ow, Nw, sign, True), a.reshape(-1, m).T)
-    T2 = xp.matmul(_dft_rows(xp, a.dtype.name, n, oh, Nh, sign, False), T1.reshape(-1, n).T)
-    T2 = T2.reshape(2, Nh, 2, V * R0 * R1)
-    S = xp.empty((Nh, V, R0, R1), dtype=_complex_dtype(a.dtype))
-    s = S.view(a.dtype).reshape(Nh, -1, 2)  # real and imaginary parts side by side
-    xp.subtract(T2[0, :, 0], T2[1, :, 1], out=s[..., 0])
-    xp.add(T2[0, :, 1], T2[1, :, 0], out=s[..., 1])
+    Dw = _dft_rows(xp, a.dtype.name, m, ow, Nw, sign, True)
+    Dh = _dft_rows(xp, a.dtype.name, n, oh, Nh, sign, False)
+    if rows is not None:
+        u0, u1 = rows
+        Dh = xp.concatenate([Dh[u0:u1], Dh[Nh + u0:Nh + u1]])
+        Nh = u1 - u0
+    S = xp.empty((Nh, V, R0, R1), dtype=_complex_dtype(a.dtype.name))
+    s = S.view(a.dtype).reshape(Nh, V, R0, R1, 2)  # real and imaginary parts side by side
+    ranges, per = _plane_parts(xp, R0, R1 * (2 * V * n + 4 * Nh * V))
+
+    def part(lo, hi):
+        for r in range(lo, hi, per):
+            q = min(r + per, hi)
+            T1 = xp.matmul(Dw, a[r:q].reshape(-1, m).T)
+            T2 = xp.matmul(Dh, T1.reshape(-1, n).T).reshape(2, Nh, 2, V, q - r, R1)
+            xp.subtract(T2[0, :, 0], T2[1, :, 1], out=s[:, :, r:q, :, 0])
+            xp.add(T2[0, :, 1], T2[1, :, 0], out=s[:, :, r:q, :, 1])
+    host_parallel(part, ranges)
     return S
 
 
 def _planes(S, offset, N, sign, out):
     """The inverse of ``_spectrum`` at the pixels (t + offset) mod N, t < n, written into
-    the real ``out`` (R0, R1, n, m): ``out[r0, r1, t, s] = Re sum_{u, v} c_v S[u, v, r0, r1]
-    exp(sign 2 pi i (u (t + oh) / Nh + v (s + ow) / Nw)) / (Nh Nw)``, c_v as ``_inverse_dft``.
-    Along the rows ``Z = S^T Eh`` (V R0 R1, n), complex; then along the columns one real
-    GEMM of Z's real and imaginary parts with Ew's two halves, whose two useful blocks
-    add up to the planes: the pixels come out last with no transposed copy."""
+    the real ``out`` (R0, R1, n, m), any strides: ``out[r0, r1, t, s] = Re sum_{u, v} c_v
+    S[u, v, r0, r1] exp(sign 2 pi i (u (t + oh) / Nh + v (s + ow) / Nw)) / (Nh Nw)``, c_v as
+    ``_inverse_dft``. Along the rows ``Z[v] = Eh^T S[:, v]`` (n, R0 R1) for every v, one
+    batched GEMM; then along the columns one real GEMM of Z's real and imaginary parts
+    with Ew's two halves, whose two useful blocks add up to the planes: the pixels come out
+    last with no transposed copy. On the host, slices of R0 run side by side, in parts
+    that stay in cache (``_plane_parts``)."""
     xp = get_xp(S)
     R0, R1, n, m = out.shape
     (oh, ow), (Nh, Nw) = offset, N
     V = S.shape[1]
     Eh, _ = _inverse_dft(xp, out.dtype.name, n, oh, Nh, sign)
     _, Ew = _inverse_dft(xp, out.dtype.name, m, ow, Nw, sign)
-    Z = xp.matmul(S.reshape(Nh, -1).T, Eh)
-    P = xp.matmul(Z.view(out.dtype).reshape(V, -1).T, Ew).reshape(R0, R1, n, 2, 2 * m)
-    xp.add(P[..., 0, :m], P[..., 1, m:], out=out)
+    S = S.reshape(Nh, V, R0, R1)
+    ranges, per = _plane_parts(xp, R0, R1 * (2 * V * n + 4 * n * m))
+
+    def part(lo, hi):
+        for r in range(lo, hi, per):
+            q = min(r + per, hi)
+            Z = xp.matmul(Eh.T, S[:, :, r:q].transpose(1, 0, 2, 3).reshape(V, Nh, -1))  # (V, n, k R1)
+            P = xp.matmul(Z.view(out.dtype).reshape(V, -1).T, Ew).reshape(n, q - r, R1, 2, 2 * m)
+            xp.add(P[..., 0, :m], P[..., 1, m:], out=out[r:q].transpose(2, 0, 1, 3))
+    host_parallel(part, ranges)
     return out
 
 
@@ -456,17 +494,42 @@ def _weight_spectrum(weight, padH, padW, N, memo):
     return K
 
 
+def _conjugate_products(weight, padH, padW, N, K, G):
+    """``K^T G`` per bin, (Nh, V, C, b), for K the kernel's conjugate spectrum (Nh, V, F, C)
+    and G (Nh, V, F, b). Without K (no ``memo``), K is made a few rows of bins at a time,
+    each used and dropped before the next: the whole of it is as large as the paper's
+    hidden map's gate gradients over a sequence (90 MB), and the backward is where a
+    ConvLSTM holds most memory."""
+    xp = get_xp(G)
+    Nh, V, F, b = G.shape
+    C = weight.shape[1]
+    if K is not None:
+        return xp.matmul(K.reshape(-1, F, C).transpose(0, 2, 1), G.reshape(-1, F, b)).reshape(Nh, V, C, b)
+    GX = xp.empty((Nh, V, C, b), dtype=G.dtype)
+    per = max(1, FOURIER_WORK_ELEMENTS // (8 * V * F * C))
+    for u0 in range(0, Nh, per):
+        u1 = min(u0 + per, Nh)
+        Ku = _spectrum(weight, (-padH, -padW), N, +1, rows=(u0, u1)).reshape(-1, F, C)
+        xp.matmul(Ku.transpose(0, 2, 1), G[u0:u1].reshape(-1, F, b), out=GX[u0:u1].reshape(-1, C, b))
+    return GX
+
+
+#: Elements of the spectra one Fourier call holds for a chunk of frames (32 MiB in float32);
+#: a batch that needs more is split into chunks of frames.
+FOURIER_WORK_ELEMENTS = 1 << 23
+
+
 def _fourier_forward(x, weight, padH, padW, y, memo):
     """The stride-1 Fourier forward, written into ``y`` (F, B, Ho, Wo), any strides: per bin,
     ``Y = conj(K) X`` as (F, C) @ (C, B) (one batched GEMM), K and X the spectra of the kernel
-    and the frames; chunked over frames within ``WORK_ELEMENTS``."""
+    and the frames; chunked over frames within ``FOURIER_WORK_ELEMENTS``."""
     xp = get_xp(x)
     B, C, H, W = x.shape
     F = weight.shape[0]
     N = fourier_size(H, W, padH, padW)
     bins = N[0] * (N[1] // 2 + 1)
     K = _weight_spectrum(weight, padH, padW, N, memo).reshape(bins, F, C)
-    for b0, b1 in batch_chunks(B, _fourier_elements(C, F, N, y.shape[2:])):
+    for b0, b1 in batch_chunks(B, 2 * bins * (C + F), FOURIER_WORK_ELEMENTS):
         planes, channel_first = _planes_of(x[b0:b1])
         X = _spectrum(planes, (0, 0), N, -1).reshape((bins,) + planes.shape[:2])
         Y = xp.matmul(K, X if channel_first else X.transpose(0, 2, 1))
@@ -477,39 +540,35 @@ def _fourier_backward(gy, weight, x, gxc, input_shape, padH, padW, memo):
     """The stride-1 Fourier backward: writes dL/dx into ``gxc`` (C, B, H, W) unless it is None
     and returns dL/dW (F, C, kH, kW) unless ``x`` is None. With G the conjugate spectrum of
     gy, per bin ``conj(dX) = K^T G`` (K as the forward's) and ``dK = G X^T`` summed over the
-    chunks, whose inverse at the kernel's offsets is dL/dW."""
+    chunks of frames (``FOURIER_WORK_ELEMENTS``), whose inverse at the kernel's offsets is
+    dL/dW. dK's product is made for a slice of the bins at a time and added in place, so no
+    second array of dK's size is made."""
     xp = get_xp(gy)
     B, C, H, W = input_shape
     F, _, kH, kW = weight.shape
     N = fourier_size(H, W, padH, padW)
     V = N[1] // 2 + 1
     bins = N[0] * V
-    K = None if gxc is None else _weight_spectrum(weight, padH, padW, N, memo).reshape(bins, F, C)
-    dK = 0 if x is not None else None
-    for b0, b1 in batch_chunks(B, _fourier_elements(C, F, N, gy.shape[2:])):
+    K = None if gxc is None or memo is None else _weight_spectrum(weight, padH, padW, N, memo)
+    dK = None if x is None else xp.zeros((bins, F, C), dtype=_complex_dtype(gy.dtype.name))
+    per_slice = max(1, FOURIER_WORK_ELEMENTS // (8 * F * C))  # bins of dK a slice
+    for b0, b1 in batch_chunks(B, 2 * bins * (F + 2 * C), FOURIER_WORK_ELEMENTS):
         gplanes, g_first = _planes_of(gy[b0:b1])
         G = _spectrum(gplanes, (0, 0), N, +1).reshape((bins,) + gplanes.shape[:2])
         G = G if g_first else G.transpose(0, 2, 1)  # (bins, F, b)
         if gxc is not None:
-            _planes(xp.matmul(K.transpose(0, 2, 1), G).reshape(N[0], V, C, b1 - b0), (0, 0), N, -1,
-                    gxc[:, b0:b1])
+            GX = _conjugate_products(weight, padH, padW, N, K, G.reshape(N[0], V, F, b1 - b0))
+            _planes(GX, (0, 0), N, -1, gxc[:, b0:b1])
         if x is not None:
             planes, channel_first = _planes_of(x[b0:b1])
             X = _spectrum(planes, (0, 0), N, -1).reshape((bins,) + planes.shape[:2])
-            dK = dK + xp.matmul(G, X.transpose(0, 2, 1) if channel_first else X)
+            Xt = X.transpose(0, 2, 1) if channel_first else X  # (bins, b, C)
+            for u in range(0, bins, per_slice):
+                dK[u:u + per_slice] += xp.matmul(G[u:u + per_slice], Xt[u:u + per_slice])
     if x is None:
         return None
-    gW = xp.empty(weight.shape, dtype=weight.dtype)
-    return _planes(dK.reshape(N[0], V, F, C), (-padH, -padW), N, +1, gW)
-
-
-def _fourier_elements(C, F, N, out_hw):
-    """Elements of the Fourier path's arrays per frame (``batch_chunks``' ``per_item``): the
-    spectra of C planes in and F out with their transforms' intermediates, and the last GEMM's
-    two-block product."""
-    bins = N[0] * (N[1] // 2 + 1)
-    Ho, Wo = out_hw
-    return 6 * bins * (C + F) + 2 * (N[1] // 2 + 1) * Ho * F + 4 * Ho * Wo * F
+    return _planes(dK.reshape(N[0], V, F, C), (-padH, -padW), N, +1,
+                   xp.empty(weight.shape, dtype=weight.dtype))
 
 
 #: Multiply-adds a one-thread SGEMM does in the time a copy moves one element through
@@ -534,10 +593,13 @@ def _cheapest(costs, forced):
     return min(costs, key=costs.get)
 
 
-#: What a multiply-add of the Fourier path's per-bin complex products costs against one of a
-#: large real SGEMM: these products are small (F x C by C x B for every bin) and run at about
-#: half the rate (``benchmarks/RESULTS.md``, eleventh round).
-FOURIER_MULADD_COST = 2
+#: How many times its counts the Fourier path's measured time is: its GEMMs are narrow
+#: (inner dimensions of 7 to 35, per-bin products over a few frames) and its spectra are
+#: combined in passes of their own, so they run well below the SGEMM rate that
+#: ``MULADDS_PER_ELEMENT`` assumes: 2.0-5.4 times, median 3, over the forwards and
+#: backwards of the Table 1 models' 7x7 layers. 2.5 picks the fastest path on each of them
+#: (``benchmarks/RESULTS.md``, eleventh round).
+FOURIER_SLOWDOWN = 2.5
 
 
 def _fourier_cost(C, H, W, F, kH, kW, padH, padW, frames, forward=False, need_input=False,
@@ -556,7 +618,7 @@ def _fourier_cost(C, H, W, F, kH, kW, padH, padW, frames, forward=False, need_in
     def planes(n, m):  # per plane out: two GEMMs, the two-block product added up
         return (4 * V * Nh * n + 4 * n * V * m) / MULADDS_PER_ELEMENT + 4 * V * n + 8 * n * m
 
-    products = 4 * bins * F * C * FOURIER_MULADD_COST / MULADDS_PER_ELEMENT
+    products = 4 * bins * F * C / MULADDS_PER_ELEMENT
     kernel = F * C * (spectrum(kH, kW) + 2 * bins) / frames  # made, then read by each product
     cost = 0
     if forward:
@@ -567,7 +629,7 @@ def _fourier_cost(C, H, W, F, kH, kW, padH, padW, frames, forward=False, need_in
         cost += products + C * planes(H, W) + kernel
     if need_weight:
         cost += C * spectrum(H, W) + products + F * C * planes(kH, kW) / frames
-    return cost
+    return FOURIER_SLOWDOWN * cost
 
 
 def forward_path(C, H, W, F, kH, kW, dH=1, dW=1, padH=0, padW=0, frames=1):

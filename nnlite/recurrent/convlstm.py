@@ -43,7 +43,11 @@ class ConvLSTM(AbstractLSTM):
     Cost: the input convolution of all T steps is one ``conv2d`` call over T B
     frames (it does not depend on the recurrence), forward and backward; the
     hidden convolution is one call per step, skipped at step 0 when h0 is the
-    default zero. Backward recomputes the im2col buffers rather than keeping them.
+    default zero. Over one sequence's forward the hidden convolution's calls share a
+    ``memo`` (``conv_ops.conv2d``), so that on the Fourier path the kernel's spectrum (90 MB
+    for the paper's 64 -> 256 map) is made once, not once per step, and dropped at the end.
+    The backward, where the most memory is held, makes it a few rows of bins at a time in
+    each call instead (``conv_ops._conjugate_products``). Backward recomputes the im2col buffers rather than keeping them.
     The pre-activations and the gate gradients stay in the channel-major layout of the
     convolutions' GEMMs (``conv_ops``, "Layouts"): the gates are elementwise, so no
     step copies them into batch-major order; only the output ``h_t`` is batch-major.
@@ -96,9 +100,26 @@ class ConvLSTM(AbstractLSTM):
         y = self._input_conv(fold_time(x), self.weight, self.bias, 4)
         return list(unfold_time(y, x.shape[0]))
 
+    #: the hidden convolution's ``memo`` during a sequence's forward, else None
+    _memo = None
+
+    def _forward_sequence(self, x, h, c):
+        self._memo = {}
+        try:
+            return super()._forward_sequence(x, h, c)
+        finally:
+            self._memo = None
+
+    def _bptt(self, gy, need_input, scale):
+        self._memo = {}
+        try:
+            return super()._bptt(gy, need_input, scale)
+        finally:
+            self._memo = None
+
     def _hidden_preactivation(self, h):
         pm = self.km // 2
-        return conv2d(h, self.weightHidden, None, 1, 1, pm, pm, channel_major=True)
+        return conv2d(h, self.weightHidden, None, 1, 1, pm, pm, channel_major=True, memo=self._memo)
 
     @staticmethod
     def _gate_gradients(xp, T, i0):
@@ -123,8 +144,12 @@ class ConvLSTM(AbstractLSTM):
         return dx.reshape(x.shape) if need_input else None
 
     def _hidden_backward(self, h_prev, dA, need_input, scale):
-        return _conv_backward(h_prev, self._fold_gates(dA), self.weightHidden,
-                              self.gradWeightHidden, None, 1, self.km // 2, need_input, scale)
+        if not need_input:  # the weight gradient comes after the last dL/dh: done with the spectrum
+            self._memo = None
+        d = self._fold_gates(dA)
+        return conv2d_backward(d, self.weightHidden, h_prev.shape, h_prev if scale is not None else None,
+                               self.gradWeightHidden, None, scale, need_input, 1, 1, self.km // 2,
+                               self.km // 2, channel_major=True, memo=self._memo)
 
     def extra_repr(self):
         s = f", stride={self.stride}" if self.stride != 1 else ""
