@@ -163,14 +163,15 @@ def make_trainer(name, args, device):
 
 def count_step(name, batch=16, seq=10, size=64):
     """One training step of ``name`` on the stand-in (which must be ``backend.cupy``),
-    counted after a warm-up step of one sequence (optimizer state, caches); returns the
-    stand-in's ``Counts``. Matrix products are counted, not computed."""
+    counted after a warm-up step on a batch of the same size (optimizer state, caches, and
+    the DFT matrices of the convolutions' Fourier path, which only a batch of many frames
+    takes); returns the stand-in's ``Counts``. Matrix products are counted, not computed."""
     from tests import strict_cupy
     args = argparse.Namespace(seq=seq, size=size)
     trainer = make_trainer(name, args, "cuda")
     with strict_cupy.gemms_as_zeros():
-        trainer.step(nn.to_device(make_frames(args, 1), "cuda"))
         frames = nn.to_device(make_frames(args, batch), "cuda")
+        trainer.step(frames)
         nn.backend.free_scratch()  # so the step's work buffers count in its peak
         with strict_cupy.counting() as counts:
             trainer.step(frames)

@@ -5,7 +5,7 @@ Notation: input x (B, C, H, W), weight W (F, C, kH, kW), stride (dH, dW), zero
 padding (padH, padW), xpad the padded input (B, C, Hp, Wp), output y (B, F, Ho, Wo)
 with ``Ho = (Hp - kH) // dH + 1``; ``L = B Ho Wo``.
 
-Four exact ways to lay the work out as GEMMs; ``conv2d`` and ``conv2d_backward`` pick
+Five exact ways to lay the work out as GEMMs; ``conv2d`` and ``conv2d_backward`` pick
 per call from the shapes ("Choosing a path" below):
 
 **Input side (im2col)**, the general path. Columns in channel-major layout,
@@ -69,10 +69,42 @@ Wrow[(i, f), (c, j)] = W[f, c, i, j]:
                    with its AVX2 and its AVX-512 kernels alike (``benchmarks/RESULTS.md``,
                    seventh round)
 
-**Choosing a path.** Every path but the shift-add forward does the same multiply-adds,
-with GEMMs that run near the SGEMM rate; what separates them is the memory their buffers
-move, so ``forward_path`` and ``backward_path`` count it, in elements per frame, and take
-the least. A gathering copy (im2col, row columns) counts 2 per element written (a strided
+**Fourier**, for stride 1 and padding at most k - 1 (fbcunn's SpatialConvolutionFFT did
+the same for Torch7 on GPUs). A correlation is a product in frequency: with N = (H + padH,
+W + padW) and the kernel placed circularly at (i - padH, j - padW) mod N, the circular
+correlation of the unpadded frame with that kernel equals the padded correlation on every
+output pixel (an offset that leaves the frame lands, mod N, on the zeros beyond it, never
+on the frame: N >= H + pad). So, per frequency bin (u, v), with K, X, G the 2-D DFTs of
+kernel, frames and gy (v <= Nw / 2: real planes have Hermitian spectra):
+
+* forward          ``Y = conj(K) X``, (F, C) @ (C, B): one batched complex GEMM over the
+                   bins, then the inverse DFT at the Ho x Wo output pixels
+* input gradient   ``conj(dX) = K^T conj(G)``, the adjoint, inverted at the H x W pixels
+* weight gradient  ``dK = conj(G) X^T`` summed over frames, inverted at the kernel's
+                   kH x kW offsets only
+
+Each 2-D DFT is two GEMMs with small DFT matrices (``_spectrum``, ``_planes``), not an
+FFT: no FFT library, the same code on a device, and the transposed operands make the bins
+come out first (and the pixels last, for the inverse) with no transposed copy. For the
+paper's 64 -> 256 7x7 hidden map at 32x32 a frame's spectrum has 35 x 18 bins against
+its 49 multiply-adds per pixel pair, about 4 times fewer multiply-adds with the transforms
+counted; the narrow GEMMs and the passes that combine the spectra take back part of that
+(``FOURIER_SLOWDOWN``). In float32 it agrees with the direct sum to about 1e-6 relative.
+The kernel's spectrum (90 MB for that map) is made once per call, or kept in a caller's
+``memo`` over the calls of one pass (a ConvLSTM's hidden map, ten steps); a backward
+without one makes it a few rows of bins at a time (``_conjugate_products``). Its GEMMs are
+few and large, so this path runs on all of OpenBLAS's threads rather than frames side by
+side, and splits only its transforms' planes over the host's threads, in parts that stay in
+cache; its spectra take chunks of frames within ``FOURIER_WORK_ELEMENTS``.
+
+**Choosing a path.** Every path but the shift-add forward and the Fourier path does the
+same multiply-adds, with GEMMs that run near the SGEMM rate; what separates them is the
+memory their buffers move, so ``forward_path`` and ``backward_path`` count it, in elements
+per frame, and take the least. The direct multiply-adds ``F C kH kW Ho Wo`` (per gradient
+asked), each counted as ``1 / MULADDS_PER_ELEMENT`` of an element, are added to every
+direct path, so that the Fourier path's count can stand against them: its transforms' and
+per-bin products' multiply-adds, the spectra it writes and reads, and the kernel's
+spectrum shared by the ``frames`` of the call, all times ``FOURIER_SLOWDOWN``. A gathering copy (im2col, row columns) counts 2 per element written (a strided
 read, a write), each GEMM's pass over a buffer 1, a GEMM's output 1 and each
 accumulating add 3 (two reads, one write). Forward: im2col ``3 C kH kW Ho Wo``; the
 shift-add path ``4 C Hp Wp + 2 F kH kW Hp Wp`` (the padded copy of x filled,
@@ -88,13 +120,13 @@ copies of gy and x its GEMMs read, and a gradient that is not asked for drops it
 For a 1 -> 16 first layer, whose gy is 16 planes against R's 7 rows, that keeps the
 weight gradient on im2col (41 ms against 60 for 160 frames at 64x64). On every 7x7
 layer of the Table 1 models this picks the path that ``benchmarks/conv_paths.py``
-measured fastest, or one within a few percent of it (``benchmarks/RESULTS.md``, sixth
-round): row columns for AE-Conv's 10 -> 16 and 64 -> 16 forwards (23.6 -> 16.2 ms
-against im2col, 24.2 -> 16.1 against the shift-add path) and its 16 -> 64 backward
-(41.0 -> 29.6 ms), the shift-add and gradient-side paths for the 16 -> 1 decoder, row
-columns and the gradient side for the 64 -> 2 flow regressor (its forward 100 ms against
-114 on the shift-add path, 160 frames: tenth round), im2col for the ConvLSTM's 16 -> 256
-input map.
+measured fastest (``benchmarks/RESULTS.md``, eleventh round): the Fourier path for every
+ConvLSTM map and AE-Conv's 16 -> 64 and 64 -> 16 layers (the 64 -> 256 hidden map's
+forward 115 ms against 154 on im2col for 16 frames, its backward 224 against 319 on row
+columns; the 64 -> 64 input map's 208 against 420, 160 frames), row columns for AE-Conv's
+10 -> 16 first layer at 64x64 (11.2 ms against 16.3), the shift-add and gradient-side
+paths for the 16 -> 1 decoder; the 64 -> 2 15x15 flow regressor's forward goes to the
+Fourier path (55 ms against 123 on row columns, 160 frames).
 
 **Sums over kernel offsets** (col2im) are
 written two ways, chosen per backend by ``offset_loops(xp)``. On NumPy, a Python
@@ -122,7 +154,8 @@ AE-Conv's step 0.096 -> 0.074 s and the 64 -> 64 ConvLSTM input map's backward 4
 shared OpenBLAS's threads, had found smaller chunks slower). A device keeps the large
 chunks, since there every chunk is more kernel launches.
 
-**Frames side by side.** On the host, ``conv2d`` and ``conv2d_backward`` split the batch
+**Frames side by side.** On the host, ``conv2d`` and ``conv2d_backward`` (on every path
+but the Fourier path, which splits its planes instead) split the batch
 into one contiguous range of frames per BLAS thread and run the ranges in threads
 (``backend.host_parallel``), each with a one-thread BLAS and its own work buffer, the
 weight and bias gradients of the ranges summed at the end. This is Torch7's
@@ -355,20 +388,23 @@ def _complex_dtype(dtype):
     return "complex64" if dtype == "float32" else "complex128"
 
 
-def _phases(xp, U, n, offset, N, sign):
-    """``exp(sign 2 pi i u (t + offset) / N)`` for u < U, t < n, as real (U, n, 2): its cosines
-    and sines side by side."""
-    theta = (sign * 2 * math.pi / N) * (xp.arange(U).reshape(U, 1) * (xp.arange(n) + offset))
-    return xp.exp(1j * theta).view("float64").reshape(U, n, 2)
+def _phases(xp, dtype, U, n, offset, N, sign):
+    """``exp(sign 2 pi i u (t + offset) / N)`` for u < U, t < n, as (U, n) complex of the real
+    ``dtype``'s precision. The exponent is reduced mod N in integers first, so the angle stays
+    below 2 pi and float32 loses nothing to large arguments (nor makes a float64 array)."""
+    k = (xp.arange(U).reshape(U, 1) * (xp.arange(n) + offset)) % N
+    return xp.exp((1j * sign * 2 * math.pi / N) * k.astype(dtype))
 
 
 @functools.lru_cache(maxsize=256)
 def _dft_rows(xp, dtype, n, offset, N, sign, half):
     """The real matrix (2 U, n) whose rows are ``cos`` then ``sign sin`` of
     ``2 pi u (t + offset) / N`` for u < U (U = N // 2 + 1 with ``half``, else N) and t < n:
-    the DFT of n samples placed at t + offset (mod N), as real and imaginary rows."""
-    e = _phases(xp, N // 2 + 1 if half else N, n, offset, N, sign)
-    return xp.concatenate([e[..., 0], e[..., 1]]).astype(dtype)
+    the DFT of n samples placed at t + offset (mod N), as real and imaginary rows. Made once
+    per geometry (and cached), like every DFT matrix here."""
+    U = N // 2 + 1 if half else N
+    e = _phases(xp, dtype, U, n, offset, N, sign).view(dtype).reshape(U, n, 2)
+    return xp.concatenate([e[..., 0], e[..., 1]])
 
 
 @functools.lru_cache(maxsize=256)
@@ -376,15 +412,14 @@ def _inverse_dft(xp, dtype, n, offset, N, sign):
     """(Eh, Ew) for ``_planes``: Eh (N, n) complex, ``exp(sign 2 pi i u (t + offset) / N) / N``;
     Ew (V, 2 n) real, V = N // 2 + 1, ``[c_v cos | -sign c_v sin](2 pi v (t + offset) / N) / N``
     with c_v = 2, but 1 for v = 0 and for v = N / 2 (N even): the halved spectrum's weights."""
-    Eh = xp.exp((sign * 2j * math.pi / N) * (xp.arange(N).reshape(N, 1) * (xp.arange(n) + offset))) / N
+    Eh = _phases(xp, dtype, N, n, offset, N, sign) / N
     V = N // 2 + 1
-    c = xp.full((V, 1), 2.0)
-    c[0] = 1
+    c = xp.full((V, 1), 2 / N, dtype=dtype)
+    c[0] = 1 / N
     if N % 2 == 0:
-        c[V - 1] = 1
-    e = _phases(xp, V, n, offset, N, +1)
-    Ew = xp.concatenate([c * e[..., 0], -sign * c * e[..., 1]], axis=1) / N
-    return Eh.astype(_complex_dtype(dtype)), Ew.astype(dtype)
+        c[V - 1] = 1 / N
+    e = _phases(xp, dtype, V, n, offset, N, sign).view(dtype).reshape(V, n, 2)
+    return Eh, xp.concatenate([c * e[..., 0], -c * e[..., 1]], axis=1)
 
 
 #: On the host, the most elements of the Fourier path's transform intermediates one part of
@@ -506,7 +541,7 @@ def _conjugate_products(weight, padH, padW, N, K, G):
     if K is not None:
         return xp.matmul(K.reshape(-1, F, C).transpose(0, 2, 1), G.reshape(-1, F, b)).reshape(Nh, V, C, b)
     GX = xp.empty((Nh, V, C, b), dtype=G.dtype)
-    per = max(1, FOURIER_WORK_ELEMENTS // (8 * V * F * C))
+    per = max(1, _fourier_budget(xp) // (8 * V * F * C))
     for u0 in range(0, Nh, per):
         u1 = min(u0 + per, Nh)
         Ku = _spectrum(weight, (-padH, -padW), N, +1, rows=(u0, u1)).reshape(-1, F, C)
@@ -514,9 +549,15 @@ def _conjugate_products(weight, padH, padW, N, K, G):
     return GX
 
 
-#: Elements of the spectra one Fourier call holds for a chunk of frames (32 MiB in float32);
-#: a batch that needs more is split into chunks of frames.
+#: On the host, the elements of the spectra one Fourier call holds for a chunk of frames (32
+#: MiB in float32; a batch that needs more is split into chunks of frames), and of each slice
+#: of bins in which it makes dK. A device, where memory is ample and every slice is more
+#: kernel launches, takes ``WORK_ELEMENTS`` and all the bins at once.
 FOURIER_WORK_ELEMENTS = 1 << 23
+
+
+def _fourier_budget(xp):
+    return FOURIER_WORK_ELEMENTS if xp is host_xp else WORK_ELEMENTS
 
 
 def _fourier_forward(x, weight, padH, padW, y, memo):
@@ -529,7 +570,7 @@ def _fourier_forward(x, weight, padH, padW, y, memo):
     N = fourier_size(H, W, padH, padW)
     bins = N[0] * (N[1] // 2 + 1)
     K = _weight_spectrum(weight, padH, padW, N, memo).reshape(bins, F, C)
-    for b0, b1 in batch_chunks(B, 2 * bins * (C + F), FOURIER_WORK_ELEMENTS):
+    for b0, b1 in batch_chunks(B, 2 * bins * (C + F), _fourier_budget(xp)):
         planes, channel_first = _planes_of(x[b0:b1])
         X = _spectrum(planes, (0, 0), N, -1).reshape((bins,) + planes.shape[:2])
         Y = xp.matmul(K, X if channel_first else X.transpose(0, 2, 1))
@@ -551,8 +592,8 @@ def _fourier_backward(gy, weight, x, gxc, input_shape, padH, padW, memo):
     bins = N[0] * V
     K = None if gxc is None or memo is None else _weight_spectrum(weight, padH, padW, N, memo)
     dK = None if x is None else xp.zeros((bins, F, C), dtype=_complex_dtype(gy.dtype.name))
-    per_slice = max(1, FOURIER_WORK_ELEMENTS // (8 * F * C))  # bins of dK a slice
-    for b0, b1 in batch_chunks(B, 2 * bins * (F + 2 * C), FOURIER_WORK_ELEMENTS):
+    per_slice = max(1, FOURIER_WORK_ELEMENTS // (8 * F * C)) if xp is host_xp else bins  # of dK
+    for b0, b1 in batch_chunks(B, 2 * bins * (F + 2 * C), _fourier_budget(xp)):
         gplanes, g_first = _planes_of(gy[b0:b1])
         G = _spectrum(gplanes, (0, 0), N, +1).reshape((bins,) + gplanes.shape[:2])
         G = G if g_first else G.transpose(0, 2, 1)  # (bins, F, b)
@@ -611,6 +652,7 @@ def _fourier_cost(C, H, W, F, kH, kW, padH, padW, frames, forward=False, need_in
     Nh, Nw = fourier_size(H, W, padH, padW)
     V = Nw // 2 + 1
     bins = Nh * V
+    frames = max(1, frames)  # an empty batch still makes the kernel's spectrum
 
     def spectrum(n, m):  # per plane in: two GEMMs, their four-block product combined
         return (2 * V * m * n + 4 * Nh * n * V) / MULADDS_PER_ELEMENT + 10 * bins

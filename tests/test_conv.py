@@ -224,7 +224,7 @@ def test_fused_backward_equals_the_two_torch_calls(xp, rng, g):
 
 
 @pytest.mark.parametrize("g", GEOMETRIES)
-@pytest.mark.parametrize("path", ["columns", "shift", "rows"])
+@pytest.mark.parametrize("path", ["columns", "shift", "rows", "fourier"])
 def test_every_forward_path_matches_the_direct_reference(xp, rng, g, path, monkeypatch):
     """Each forward path, forced (where it does not apply, stride > 1, the columns path
     runs), gives the direct cross-correlation, chunked over frames or not."""
@@ -234,11 +234,13 @@ def test_every_forward_path_matches_the_direct_reference(xp, rng, g, path, monke
     ref = reference_conv(host(x), host(m.weight), host(m.bias), m.dH, m.dW, m.padH, m.padW)
     numpy.testing.assert_allclose(host(m.forward(x)), ref, rtol=1e-10, atol=1e-12)
     monkeypatch.setattr(nn.conv_ops, "WORK_ELEMENTS", 1)
+    monkeypatch.setattr(nn.conv_ops, "FOURIER_WORK_ELEMENTS", 1)
+    monkeypatch.setattr(nn.conv_ops, "FOURIER_PART_ELEMENTS", 1)
     numpy.testing.assert_allclose(host(m.forward(x)), ref, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("g", GEOMETRIES)
-@pytest.mark.parametrize("path", ["gradient", "rows"])
+@pytest.mark.parametrize("path", ["gradient", "rows", "fourier"])
 def test_backward_paths_agree(xp, rng, g, path, monkeypatch):
     """The gradient-side and row-columns backwards give the input-side (im2col + col2im)
     gradients, whichever the rule would pick, chunked or not, with and without dL/dx; each
@@ -253,6 +255,8 @@ def test_backward_paths_agree(xp, rng, g, path, monkeypatch):
         m.forward(x)
         results[forced] = [host(a) for a in (m.backward(x, gy), m.gradWeight, m.gradBias)]
     monkeypatch.setattr(nn.conv_ops, "WORK_ELEMENTS", 1)
+    monkeypatch.setattr(nn.conv_ops, "FOURIER_WORK_ELEMENTS", 1)  # a frame a chunk, a bin a slice
+    monkeypatch.setattr(nn.conv_ops, "FOURIER_PART_ELEMENTS", 1)  # a plane a part
     m.zeroGradParameters()
     m.accGradParameters(x, gy)  # the weight gradient alone
     results["chunked"] = [host(m.updateGradInput(x, gy)), host(m.gradWeight), host(m.gradBias)]
@@ -292,27 +296,57 @@ def test_channel_major_layout_gives_the_same_numbers(xp, rng, g):
 
 
 def test_paths_by_memory_traffic():
-    """The rule picks, for each 7x7 'same' layer of the Table 1 models, the path that
-    ``benchmarks/conv_paths.py`` measured fastest (or within noise of it), and the columns
-    path wherever the others do not apply."""
+    """The rule picks, for each 7x7 'same' layer of the Table 1 models at their frame counts,
+    the path that ``benchmarks/conv_paths.py`` measured fastest (or within noise of it), and
+    the columns path wherever the others do not apply."""
     fwd, bwd = nn.conv_ops.forward_path, nn.conv_ops.backward_path
     same = dict(padH=3, padW=3)
-    # (C, size, F): forward, backward with dL/dx
-    for C, n, F, forward, backward in [(10, 64, 16, "rows", "rows"), (16, 32, 64, "columns", "rows"),
-                                       (64, 32, 16, "rows", "gradient"), (16, 64, 1, "shift", "gradient"),
-                                       (16, 32, 256, "columns", "columns"), (64, 32, 256, "columns", "rows"),
-                                       (64, 32, 64, "rows", "rows")]:
-        assert fwd(C, n, n, F, 7, 7, **same) == forward
-        assert bwd(C, n, n, F, 7, 7, **same) == backward
-    flow = dict(padH=7, padW=7)  # the flow regressor's two 15x15 layers
-    assert (fwd(64, 32, 32, 2, 15, 15, **flow), bwd(64, 32, 32, 2, 15, 15, **flow)) == ("rows", "gradient")
-    assert (fwd(2, 32, 32, 2, 15, 15, **flow), bwd(2, 32, 32, 2, 15, 15, **flow)) == ("rows", "rows")
+    # (C, size, F, frames): forward, backward with dL/dx
+    for C, n, F, B, forward, backward in [(10, 64, 16, 16, "rows", "rows"), (16, 32, 64, 16, "fourier", "fourier"),
+                                          (64, 32, 16, 16, "fourier", "fourier"),
+                                          (16, 64, 1, 16, "shift", "gradient"),
+                                          (16, 32, 256, 160, "fourier", "fourier"),
+                                          (64, 32, 256, 16, "fourier", "fourier"),
+                                          (64, 32, 64, 160, "fourier", "fourier")]:
+        assert fwd(C, n, n, F, 7, 7, frames=B, **same) == forward
+        assert bwd(C, n, n, F, 7, 7, frames=B, **same) == backward
+    # the Fourier path's kernel spectrum is made once a call: one frame pays all of it
+    assert fwd(16, 32, 32, 64, 7, 7, frames=1, **same) != "fourier"
+    flow = dict(padH=7, padW=7, frames=160)  # the flow regressor's two 15x15 layers
+    assert (fwd(64, 32, 32, 2, 15, 15, **flow), bwd(64, 32, 32, 2, 15, 15, **flow)) == ("fourier", "gradient")
+    assert (fwd(2, 32, 32, 2, 15, 15, **flow), bwd(2, 32, 32, 2, 15, 15, **flow)) == ("fourier", "fourier")
     # first layers (no dL/dx): row columns for 10 planes in, im2col for 1 (gy outweighs R)
-    assert bwd(10, 64, 64, 16, 7, 7, need_input=False, **same) == "rows"
-    assert bwd(1, 64, 64, 16, 7, 7, need_input=False, **same) == "columns"
+    assert bwd(10, 64, 64, 16, 7, 7, need_input=False, frames=16, **same) == "rows"
+    assert bwd(1, 64, 64, 16, 7, 7, need_input=False, frames=160, **same) == "columns"
     assert fwd(10, 64, 64, 16, 7, 7, 2, 2, **same) == "columns"           # stride 2
     assert bwd(10, 64, 64, 16, 7, 7, 2, 2, **same) == "columns"
     assert bwd(10, 64, 64, 16, 3, 3, padH=3, padW=3) == "columns"          # pad > k - 1
+    assert fwd(10, 64, 64, 16, 3, 3, padH=3, padW=3) in ("columns", "shift", "rows")
+
+
+def test_the_fourier_memo_keeps_one_spectrum_and_changes_no_number(xp, rng, monkeypatch):
+    """A ``memo`` keeps the kernel's spectrum for the next call on the same geometry, and the
+    numbers are those of a call without one, whose backward makes the spectrum a few rows of
+    bins at a time (here one row: ``FOURIER_WORK_ELEMENTS`` of 1)."""
+    ops = nn.conv_ops
+    monkeypatch.setattr(ops, "FORWARD_PATH", "fourier")
+    monkeypatch.setattr(ops, "BACKWARD_PATH", "fourier")
+    w, b = rand(xp, rng, 4, 3, 3, 5), rand(xp, rng, 4)
+    x = rand(xp, rng, 2, 3, 6, 7)
+    memo = {}
+    y = ops.conv2d(x, w, b, padH=1, padW=2, memo=memo)
+    assert len(memo) == 1
+    numpy.testing.assert_allclose(host(ops.conv2d(x, w, b, padH=1, padW=2, memo=memo)), host(y), rtol=1e-12)
+    assert len(memo) == 1
+    ops.conv2d(x[:, :, :5], w, b, padH=1, padW=2, memo=memo)  # another frame size: another spectrum
+    assert len(memo) == 2
+    gy = rand(xp, rng, *y.shape)
+    kept = ops.conv2d_backward(gy, w, x.shape, padH=1, padW=2, memo=memo)
+    monkeypatch.setattr(ops, "FOURIER_WORK_ELEMENTS", 1)
+    made = ops.conv2d_backward(gy, w, x.shape, padH=1, padW=2)
+    numpy.testing.assert_allclose(host(made), host(kept), rtol=1e-12, atol=1e-12)
+    ref = reference_conv(host(x), host(w), host(b), 1, 1, 1, 2)
+    numpy.testing.assert_allclose(host(y), ref, rtol=1e-10, atol=1e-12)
 
 
 def test_a_forced_path_applies_only_where_it_can(monkeypatch):
@@ -327,7 +361,7 @@ def test_a_forced_path_applies_only_where_it_can(monkeypatch):
 
 @pytest.mark.parametrize("g", GEOMETRIES)
 @pytest.mark.parametrize("forward,backward", [("columns", "columns"), ("shift", "gradient"),
-                                              ("rows", "rows")])
+                                              ("rows", "rows"), ("fourier", "fourier")])
 def test_frames_split_over_threads_give_the_one_thread_numbers(rng, g, forward, backward, monkeypatch):
     """Every path, split over 3 threads (each range chunked or not), gives the output and the
     three gradients of one thread."""

@@ -37,6 +37,19 @@ def test_jacobian_of_a_second_sequence_with_remember(xp, rng, cls):
     assert_gradients(FromState(m, m.lastState), rand(xp, rng, 3, 2, 2, 4, 4))
 
 
+@pytest.mark.parametrize("cls", CONV_CLASSES)
+def test_fourier_path_gradients_and_no_spectrum_kept(xp, rng, cls, monkeypatch):
+    """On the Fourier path (forced) every gradient passes the Jacobian test, and no kernel
+    spectrum outlives a forward or a backward (``ConvLSTM._memo``)."""
+    monkeypatch.setattr(nn.conv_ops, "FORWARD_PATH", "fourier")
+    monkeypatch.setattr(nn.conv_ops, "BACKWARD_PATH", "fourier")
+    m = on(xp, small(cls))
+    x = rand(xp, rng, 3, 2, 2, 5, 5)
+    assert_gradients(m, x)
+    m.backward(x, m.forward(x))
+    assert m._memo is None
+
+
 def test_jacobian_with_stride(xp, rng):
     m = on(xp, small(nn.ConvLSTM, stride=2))
     x = rand(xp, rng, 3, 2, 2, 5, 5)
