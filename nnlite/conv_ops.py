@@ -90,7 +90,7 @@ paper's 64 -> 256 7x7 hidden map at 32x32 a frame's spectrum has 35 x 18 bins ag
 its 49 multiply-adds per pixel pair, about 4 times fewer multiply-adds with the transforms
 counted; the narrow GEMMs and the passes that combine the spectra take back part of that
 (``FOURIER_SLOWDOWN``). In float32 it agrees with the direct sum to about 1e-6 relative.
-The kernel's spectrum (90 MB for that map) is made once per call, or kept in a caller's
+The kernel's spectrum (83 MB for that map) is made once per call, or kept in a caller's
 ``memo`` over the calls of one pass (a ConvLSTM's hidden map, ten steps); a backward
 without one makes it a few rows of bins at a time (``_conjugate_products``). Its GEMMs are
 few and large, so this path runs on all of OpenBLAS's threads rather than frames side by
@@ -120,13 +120,14 @@ copies of gy and x its GEMMs read, and a gradient that is not asked for drops it
 For a 1 -> 16 first layer, whose gy is 16 planes against R's 7 rows, that keeps the
 weight gradient on im2col (41 ms against 60 for 160 frames at 64x64). On every 7x7
 layer of the Table 1 models this picks the path that ``benchmarks/conv_paths.py``
-measured fastest (``benchmarks/RESULTS.md``, eleventh round): the Fourier path for every
-ConvLSTM map and AE-Conv's 16 -> 64 and 64 -> 16 layers (the 64 -> 256 hidden map's
-forward 115 ms against 154 on im2col for 16 frames, its backward 224 against 319 on row
-columns; the 64 -> 64 input map's 208 against 420, 160 frames), row columns for AE-Conv's
-10 -> 16 first layer at 64x64 (11.2 ms against 16.3), the shift-add and gradient-side
-paths for the 16 -> 1 decoder; the 64 -> 2 15x15 flow regressor's forward goes to the
-Fourier path (55 ms against 123 on row columns, 160 frames).
+measured fastest, or one within 20% of it (``benchmarks/RESULTS.md``, eleventh round):
+the Fourier path for every ConvLSTM map and AE-Conv's 16 -> 64 and 64 -> 16 layers (the
+64 -> 256 hidden map's forward 89 ms against 176 on im2col for 16 frames, its backward
+206 against 329 on row columns; the 64 -> 64 input map's forward 167 against 374, 160
+frames), row columns for AE-Conv's 10 -> 16 first layer at 64x64 (forward 10.0 ms against
+11.7; backward 21.4 against 18.1), the shift-add and gradient-side paths for the 16 -> 1
+decoder; the 64 -> 2 15x15 flow regressor's forward goes to the Fourier path (54 ms
+against 84 on row columns, 160 frames).
 
 **Sums over kernel offsets** (col2im) are
 written two ways, chosen per backend by ``offset_loops(xp)``. On NumPy, a Python
@@ -531,10 +532,9 @@ def _weight_spectrum(weight, padH, padW, N, memo):
 
 def _conjugate_products(weight, padH, padW, N, K, G):
     """``K^T G`` per bin, (Nh, V, C, b), for K the kernel's conjugate spectrum (Nh, V, F, C)
-    and G (Nh, V, F, b). Without K (no ``memo``), K is made a few rows of bins at a time,
-    each used and dropped before the next: the whole of it is as large as the paper's
-    hidden map's gate gradients over a sequence (90 MB), and the backward is where a
-    ConvLSTM holds most memory."""
+    and G (Nh, V, F, b). Without K (a caller with no ``memo``), K is made a few rows of bins
+    at a time, each used and dropped before the next, so a backward never holds the whole
+    of it (83 MB for the paper's 64 -> 256 hidden map) beside its own spectra."""
     xp = get_xp(G)
     Nh, V, F, b = G.shape
     C = weight.shape[1]
@@ -637,7 +637,7 @@ def _cheapest(costs, forced):
 #: How many times its counts the Fourier path's measured time is: its GEMMs are narrow
 #: (inner dimensions of 7 to 35, per-bin products over a few frames) and its spectra are
 #: combined in passes of their own, so they run well below the SGEMM rate that
-#: ``MULADDS_PER_ELEMENT`` assumes: 2.0-5.4 times, median 3, over the forwards and
+#: ``MULADDS_PER_ELEMENT`` assumes: 1.5-5.4 times, median about 3, over the forwards and
 #: backwards of the Table 1 models' 7x7 layers. 2.5 picks the fastest path on each of them
 #: (``benchmarks/RESULTS.md``, eleventh round).
 FOURIER_SLOWDOWN = 2.5

@@ -7,12 +7,12 @@ from .base import fold_time, unfold_time
 from .cell import AbstractLSTM
 
 
-def _conv_backward(x, d, weight, gradWeight, gradBias, stride, pad, need_input, scale):
+def _conv_backward(x, d, weight, gradWeight, gradBias, stride, pad, need_input, scale, memo=None):
     """dL/dx of ``conv2d(x, weight)`` for output gradient ``d`` (when ``need_input``) and,
     unless ``scale`` is None, ``gradWeight``/``gradBias += scale * ...`` (im2col recomputed)."""
     acc = scale is not None
     return conv2d_backward(d, weight, x.shape, x if acc else None, gradWeight, gradBias,
-                           scale, need_input, stride, stride, pad, pad, channel_major=True)
+                           scale, need_input, stride, stride, pad, pad, channel_major=True, memo=memo)
 
 
 class ConvLSTM(AbstractLSTM):
@@ -43,11 +43,11 @@ class ConvLSTM(AbstractLSTM):
     Cost: the input convolution of all T steps is one ``conv2d`` call over T B
     frames (it does not depend on the recurrence), forward and backward; the
     hidden convolution is one call per step, skipped at step 0 when h0 is the
-    default zero. Over one sequence's forward the hidden convolution's calls share a
-    ``memo`` (``conv_ops.conv2d``), so that on the Fourier path the kernel's spectrum (90 MB
-    for the paper's 64 -> 256 map) is made once, not once per step, and dropped at the end.
-    The backward, where the most memory is held, makes it a few rows of bins at a time in
-    each call instead (``conv_ops._conjugate_products``). Backward recomputes the im2col buffers rather than keeping them.
+    default zero. Over one sequence's forward, and over its backward's dL/dh calls, the
+    hidden convolution's calls share a ``memo`` (``conv_ops.conv2d``), so that on the
+    Fourier path the kernel's spectrum (83 MB for the paper's 64 -> 256 map) is made once
+    per pass, not once per step; it is dropped at the end of the forward and before the
+    backward's weight gradient. Backward recomputes the im2col buffers rather than keeping them.
     The pre-activations and the gate gradients stay in the channel-major layout of the
     convolutions' GEMMs (``conv_ops``, "Layouts"): the gates are elementwise, so no
     step copies them into batch-major order; only the output ``h_t`` is batch-major.
@@ -100,7 +100,7 @@ class ConvLSTM(AbstractLSTM):
         y = self._input_conv(fold_time(x), self.weight, self.bias, 4)
         return list(unfold_time(y, x.shape[0]))
 
-    #: the hidden convolution's ``memo`` during a sequence's forward, else None
+    #: the hidden convolution's ``memo`` during a sequence's forward or backward, else None
     _memo = None
 
     def _forward_sequence(self, x, h, c):
@@ -146,10 +146,8 @@ class ConvLSTM(AbstractLSTM):
     def _hidden_backward(self, h_prev, dA, need_input, scale):
         if not need_input:  # the weight gradient comes after the last dL/dh: done with the spectrum
             self._memo = None
-        d = self._fold_gates(dA)
-        return conv2d_backward(d, self.weightHidden, h_prev.shape, h_prev if scale is not None else None,
-                               self.gradWeightHidden, None, scale, need_input, 1, 1, self.km // 2,
-                               self.km // 2, channel_major=True, memo=self._memo)
+        return _conv_backward(h_prev, self._fold_gates(dA), self.weightHidden, self.gradWeightHidden,
+                              None, 1, self.km // 2, need_input, scale, self._memo)
 
     def extra_repr(self):
         s = f", stride={self.stride}" if self.stride != 1 else ""
