@@ -103,19 +103,19 @@ class ConvLSTM(AbstractLSTM):
     #: the hidden convolution's ``memo`` during a sequence's forward or backward, else None
     _memo = None
 
-    def _forward_sequence(self, x, h, c):
+    def _with_memo(self, run, *args):
+        """``run(*args)`` with a fresh ``_memo``, dropped afterwards whatever happens."""
         self._memo = {}
         try:
-            return super()._forward_sequence(x, h, c)
+            return run(*args)
         finally:
             self._memo = None
 
+    def _forward_sequence(self, x, h, c):
+        return self._with_memo(super()._forward_sequence, x, h, c)
+
     def _bptt(self, gy, need_input, scale):
-        self._memo = {}
-        try:
-            return super()._bptt(gy, need_input, scale)
-        finally:
-            self._memo = None
+        return self._with_memo(super()._bptt, gy, need_input, scale)
 
     def _hidden_preactivation(self, h):
         pm = self.km // 2
