@@ -10,7 +10,8 @@ cProfile sees only the calling thread. On the host, convolutions, max pooling an
 optimizer's passes run in ranges side by side (``nnlite.backend.host_parallel``), and the
 pool threads' share appears in the table as the caller waiting (``acquire``). So the script
 also prints the wall time of those split calls, by calling function, and what is left of
-the step: the part that ran on one core.
+the step outside them: one core's work, but for BLAS calls made there, which run on
+OpenBLAS's own threads (the Fourier path's bin products and DFT GEMMs, ``nnlite.conv_ops``).
 
 With ``--convolutions`` it first times one more step with every convolution call wrapped,
 and prints their wall time by call: direction (forward, or the backward with the gradients
@@ -151,7 +152,7 @@ def main(argv=None):
     inside = sum(split.values())
     calls = ", ".join(f"{name} {t:.3f}" for name, t in split.most_common())
     print(f"split calls (host_parallel, wall s): {calls or 'none'}; {inside:.3f} s of the "
-          f"step's {wall:.3f} s, {wall - inside:.3f} s on one core")
+          f"step's {wall:.3f} s, {wall - inside:.3f} s outside them")
 
 
 if __name__ == "__main__":
