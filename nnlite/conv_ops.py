@@ -87,11 +87,12 @@ Each 2-D DFT is two GEMMs with small DFT matrices (``_spectrum``, ``_planes``), 
 FFT: no FFT library, the same code on a device, and the transposed operands make the bins
 come out first (and the pixels last, for the inverse) with no transposed copy. For the
 paper's 64 -> 256 7x7 hidden map at 32x32 a frame's spectrum has 35 x 18 bins against
-its 49 multiply-adds per pixel pair, about 4 times fewer multiply-adds with the transforms
-counted; the narrow GEMMs and the passes that combine the spectra take back part of that
+its 49 multiply-adds per pixel pair: 88 M real multiply-adds a frame, transforms included,
+against the direct 822 M; the narrow GEMMs and the passes that combine the spectra take back part of that
 (``FOURIER_SLOWDOWN``). In float32 it agrees with the direct sum to about 1e-6 relative.
-The kernel's spectrum (83 MB for that map) is made once per call, or kept in a caller's
-``memo`` over the calls of one pass (a ConvLSTM's hidden map, ten steps); a backward
+The kernel's spectrum (83 MB for that map) grows with the frame, so the path applies
+only while it holds at most ``FOURIER_KERNEL_ELEMENTS``; it is made once per call, or kept
+in a caller's ``memo`` over the calls of one pass (a ConvLSTM's hidden map, ten steps); a backward
 without one makes it a few rows of bins at a time (``_conjugate_products``). Its GEMMs are
 few and large, so this path runs on all of OpenBLAS's threads rather than frames side by
 side, and splits only its transforms' planes over the host's threads, in parts that stay in
@@ -674,9 +675,22 @@ def _fourier_cost(C, H, W, F, kH, kW, padH, padW, frames, forward=False, need_in
     return FOURIER_SLOWDOWN * cost
 
 
+#: The most elements the kernel's spectrum (or dK) may hold for the Fourier path to apply
+#: (128 MiB in float32): it grows with the frame, 83 MB for the paper's 64 -> 256 hidden map
+#: at 32x32 but 300 MB at 64x64, where the direct paths are no slower anyway.
+FOURIER_KERNEL_ELEMENTS = 1 << 25
+
+
+def _fourier_applies(C, H, W, F, kH, kW, dH, dW, padH, padW):
+    """Stride 1, padding at most k - 1, and a kernel spectrum within ``FOURIER_KERNEL_ELEMENTS``."""
+    Nh, Nw = fourier_size(H, W, padH, padW)
+    return (dH == 1 and dW == 1 and padH < kH and padW < kW
+            and 2 * Nh * (Nw // 2 + 1) * F * C <= FOURIER_KERNEL_ELEMENTS)
+
+
 def forward_path(C, H, W, F, kH, kW, dH=1, dW=1, padH=0, padW=0, frames=1):
     """The forward's path, "columns", "shift" (stride 1), "rows" (stride 1) or "fourier"
-    (stride 1, padding at most k - 1), by the elements each moves through memory per frame
+    (``_fourier_applies``), by the elements each moves through memory per frame
     and its multiply-adds, for a call of ``frames`` frames (module docstring, "Choosing a path")."""
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
     direct = F * C * kH * kW * Ho * Wo / MULADDS_PER_ELEMENT  # the same for every direct path
@@ -686,15 +700,15 @@ def forward_path(C, H, W, F, kH, kW, dH=1, dW=1, padH=0, padW=0, frames=1):
         costs["shift"] = ((4 * C + 2 * F * kH * kW) * Hp * Wp
                           + F * kH * kW * C * (Hp * Wp - H * W) / MULADDS_PER_ELEMENT + direct)
         costs["rows"] = (3 * C * kW * H + 4 * kH * F * Hp) * Wo + direct
-        if padH < kH and padW < kW:
-            costs["fourier"] = _fourier_cost(C, H, W, F, kH, kW, padH, padW, frames, forward=True)
+    if _fourier_applies(C, H, W, F, kH, kW, dH, dW, padH, padW):
+        costs["fourier"] = _fourier_cost(C, H, W, F, kH, kW, padH, padW, frames, forward=True)
     return _cheapest(costs, FORWARD_PATH)
 
 
 def backward_path(C, H, W, F, kH, kW, dH=1, dW=1, padH=0, padW=0, need_input=True, need_weight=True,
                   frames=1):
     """The backward's path, "columns", "gradient", "rows" or "fourier" (these three need stride
-    1 and padding at most k - 1), by the elements each moves per frame for the gradients asked
+    1 and padding at most k - 1, the last ``_fourier_applies`` too), by the elements each moves per frame for the gradients asked
     and its multiply-adds, for a call of ``frames`` frames."""
     Ho, Wo = out_size(H, kH, dH, padH), out_size(W, kW, dW, padW)
     direct = (need_input + need_weight) * F * C * kH * kW * Ho * Wo / MULADDS_PER_ELEMENT
@@ -707,6 +721,7 @@ def backward_path(C, H, W, F, kH, kW, dH=1, dW=1, padH=0, padW=0, need_input=Tru
         costs["rows"] = (need_weight * (2 + kH) * (C * kW * (H + 2 * padH) + F * Ho) * Wo
                          + need_input * (3 * F * kW * Ho + 4 * kH * C * (Ho + 2 * (kH - 1 - padH))) * W
                          + direct)
+    if _fourier_applies(C, H, W, F, kH, kW, dH, dW, padH, padW):
         costs["fourier"] = _fourier_cost(C, H, W, F, kH, kW, padH, padW, frames,
                                          need_input=need_input, need_weight=need_weight)
     return _cheapest(costs, BACKWARD_PATH)

@@ -322,6 +322,9 @@ def test_paths_by_memory_traffic():
     assert bwd(10, 64, 64, 16, 7, 7, 2, 2, **same) == "columns"
     assert bwd(10, 64, 64, 16, 3, 3, padH=3, padW=3) == "columns"          # pad > k - 1
     assert fwd(10, 64, 64, 16, 3, 3, padH=3, padW=3) in ("columns", "shift", "rows")
+    # the kernel's spectrum grows with the frame: 64 -> 256 at 64x64 would hold 300 MB
+    assert fwd(64, 64, 64, 256, 7, 7, frames=16, **same) != "fourier"
+    assert bwd(64, 64, 64, 256, 7, 7, frames=16, **same) != "fourier"
 
 
 def test_the_fourier_memo_keeps_one_spectrum_and_changes_no_number(xp, rng, monkeypatch):
