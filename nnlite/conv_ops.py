@@ -92,8 +92,7 @@ against the direct 822 M; the narrow GEMMs and the passes that combine the spect
 (``FOURIER_SLOWDOWN``). In float32 it agrees with the direct sum to about 1e-6 relative.
 The kernel's spectrum (83 MB for that map) grows with the frame, so the path applies
 only while it holds at most ``FOURIER_KERNEL_ELEMENTS``; it is made once per call, or kept
-in a caller's ``memo`` over the calls of one pass (a ConvLSTM's hidden map, ten steps); a backward
-without one makes it a few rows of bins at a time (``_conjugate_products``). Its GEMMs are
+in a caller's ``memo`` over the calls of one pass (a ConvLSTM's hidden map, ten steps). Its GEMMs are
 few and large, so this path runs on all of OpenBLAS's threads rather than frames side by
 side, and splits only its transforms' planes over the host's threads, in parts that stay in
 cache; its spectra take chunks of frames within ``FOURIER_WORK_ELEMENTS``.
@@ -440,7 +439,7 @@ def _plane_parts(xp, R0, per_plane):
     return ranges, max(1, FOURIER_PART_ELEMENTS // per_plane)
 
 
-def _spectrum(a, offset, N, sign, rows=None):
+def _spectrum(a, offset, N, sign):
     """The 2-D DFTs of the real planes ``a`` (R0, R1, n, m), placed at (t + offset) mod N
     (offset and N per axis), ``S[u, v, r0, r1] = sum_{t, s} a[r0, r1, t, s]
     exp(sign 2 pi i (u (t + oh) / Nh + v (s + ow) / Nw))`` for v <= Nw / 2 (a real
@@ -450,18 +449,13 @@ def _spectrum(a, offset, N, sign, rows=None):
     come out first with no transposed copy: along the columns ``T1 = Dw a^T`` (2 V, R0 R1 n)
     (real and imaginary rows), then along the rows ``T2 = Dh T1^T`` (2 Nh, 2 V R0 R1), whose
     four blocks combine as (Dh_re + i Dh_im)(T1_re + i T1_im) into S. On the host, slices of
-    R0 are run side by side and in parts that stay in cache (``_plane_parts``). ``rows``
-    (u0, u1): only the bins u0 <= u < u1, (u1 - u0, V, R0, R1)."""
+    R0 are run side by side and in parts that stay in cache (``_plane_parts``)."""
     xp = get_xp(a)
     R0, R1, n, m = a.shape
     (oh, ow), (Nh, Nw) = offset, N
     V = Nw // 2 + 1
     Dw = _dft_rows(xp, a.dtype.name, m, ow, Nw, sign, True)
     Dh = _dft_rows(xp, a.dtype.name, n, oh, Nh, sign, False)
-    if rows is not None:
-        u0, u1 = rows
-        Dh = xp.concatenate([Dh[u0:u1], Dh[Nh + u0:Nh + u1]])
-        Nh = u1 - u0
     S = xp.empty((Nh, V, R0, R1), dtype=_complex_dtype(a.dtype.name))
     s = S.view(a.dtype).reshape(Nh, V, R0, R1, 2)  # real and imaginary parts side by side
     ranges, per = _plane_parts(xp, R0, R1 * (2 * V * n + 4 * Nh * V))
@@ -531,25 +525,6 @@ def _weight_spectrum(weight, padH, padW, N, memo):
     return K
 
 
-def _conjugate_products(weight, padH, padW, N, K, G):
-    """``K^T G`` per bin, (Nh, V, C, b), for K the kernel's conjugate spectrum (Nh, V, F, C)
-    and G (Nh, V, F, b). Without K (a caller with no ``memo``), K is made a few rows of bins
-    at a time, each used and dropped before the next, so a backward never holds the whole
-    of it (83 MB for the paper's 64 -> 256 hidden map) beside its own spectra."""
-    xp = get_xp(G)
-    Nh, V, F, b = G.shape
-    C = weight.shape[1]
-    if K is not None:
-        return xp.matmul(K.reshape(-1, F, C).transpose(0, 2, 1), G.reshape(-1, F, b)).reshape(Nh, V, C, b)
-    GX = xp.empty((Nh, V, C, b), dtype=G.dtype)
-    per = max(1, _fourier_budget(xp) // (8 * V * F * C))
-    for u0 in range(0, Nh, per):
-        u1 = min(u0 + per, Nh)
-        Ku = _spectrum(weight, (-padH, -padW), N, +1, rows=(u0, u1)).reshape(-1, F, C)
-        xp.matmul(Ku.transpose(0, 2, 1), G[u0:u1].reshape(-1, F, b), out=GX[u0:u1].reshape(-1, C, b))
-    return GX
-
-
 #: On the host, the elements of the spectra one Fourier call holds for a chunk of frames (32
 #: MiB in float32; a batch that needs more is split into chunks of frames), and of each slice
 #: of bins in which it makes dK. A device, where memory is ample and every slice is more
@@ -591,7 +566,7 @@ def _fourier_backward(gy, weight, x, gxc, input_shape, padH, padW, memo):
     N = fourier_size(H, W, padH, padW)
     V = N[1] // 2 + 1
     bins = N[0] * V
-    K = None if gxc is None or memo is None else _weight_spectrum(weight, padH, padW, N, memo)
+    K = None if gxc is None else _weight_spectrum(weight, padH, padW, N, memo).reshape(bins, F, C)
     dK = None if x is None else xp.zeros((bins, F, C), dtype=_complex_dtype(gy.dtype.name))
     per_slice = max(1, FOURIER_WORK_ELEMENTS // (8 * F * C)) if xp is host_xp else bins  # of dK
     for b0, b1 in batch_chunks(B, 2 * bins * (F + 2 * C), _fourier_budget(xp)):
@@ -599,8 +574,8 @@ def _fourier_backward(gy, weight, x, gxc, input_shape, padH, padW, memo):
         G = _spectrum(gplanes, (0, 0), N, +1).reshape((bins,) + gplanes.shape[:2])
         G = G if g_first else G.transpose(0, 2, 1)  # (bins, F, b)
         if gxc is not None:
-            GX = _conjugate_products(weight, padH, padW, N, K, G.reshape(N[0], V, F, b1 - b0))
-            _planes(GX, (0, 0), N, -1, gxc[:, b0:b1])
+            _planes(xp.matmul(K.transpose(0, 2, 1), G).reshape(N[0], V, C, b1 - b0), (0, 0), N, -1,
+                    gxc[:, b0:b1])
         if x is not None:
             planes, channel_first = _planes_of(x[b0:b1])
             X = _spectrum(planes, (0, 0), N, -1).reshape((bins,) + planes.shape[:2])

@@ -329,8 +329,8 @@ def test_paths_by_memory_traffic():
 
 def test_the_fourier_memo_keeps_one_spectrum_and_changes_no_number(xp, rng, monkeypatch):
     """A ``memo`` keeps the kernel's spectrum for the next call on the same geometry, and the
-    numbers are those of a call without one, whose backward makes the spectrum a few rows of
-    bins at a time (here one row: ``FOURIER_WORK_ELEMENTS`` of 1)."""
+    numbers are those of a call without one, here chunked down to a frame a chunk
+    (``FOURIER_WORK_ELEMENTS`` of 1)."""
     ops = nn.conv_ops
     monkeypatch.setattr(ops, "FORWARD_PATH", "fourier")
     monkeypatch.setattr(ops, "BACKWARD_PATH", "fourier")
